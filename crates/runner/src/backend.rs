@@ -1,0 +1,40 @@
+//! Backend choice: which burn device runs the networks.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+/// A compute backend, chosen at run time. Each one exists when its cargo feature is enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// burn's Flex CPU backend (pure Rust), cargo feature `flex` (default).
+    Flex,
+    /// burn-ndarray CPU backend (deprecated in burn 0.22), cargo feature `ndarray`.
+    Ndarray,
+}
+
+impl Backend {
+    /// Returns the backend's device without autodiff, or an error naming the missing feature.
+    pub fn device(self) -> anyhow::Result<Device> {
+        match self {
+            #[cfg(feature = "flex")]
+            Backend::Flex => Ok(Device::flex()),
+            #[cfg(feature = "ndarray")]
+            Backend::Ndarray => Ok(Device::ndarray()),
+            #[allow(unreachable_patterns)]
+            other => anyhow::bail!(
+                "backend {} is not compiled in; rebuild with `--features {}`",
+                other.name(),
+                other.name()
+            ),
+        }
+    }
+
+    /// Returns the name used on the command line and in cargo features.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+        }
+    }
+}

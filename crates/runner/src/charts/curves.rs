@@ -1,0 +1,275 @@
+//! Training and test error against epoch, one panel per variant and one line per depth.
+
+use std::collections::BTreeMap;
+
+use model::Variant;
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{
+    AXIS_DESC_SIZE, CAPTION_SIZE, Chart, DASH, DrawResult, GAP, LABEL_SIZE, LEGEND_SIZE,
+    TITLE_SIZE, percent_axis_max, sweep_title, text_style, variant_colour,
+};
+use crate::config::SweepConfig;
+use crate::results::{RunRecord, RunStatus};
+use crate::table::SummaryRow;
+
+/// Height in pixels of the legend below the panels: room for two rows.
+const LEGEND_HEIGHT: i32 = 50;
+
+/// Part of the viridis colour map used for depths: its last part is too light on white.
+const COLOUR_MAP_END: f64 = 0.85;
+
+/// Mean errors (%) of one variant and depth per epoch.
+struct DepthCurve {
+    depth: usize,
+    /// `(epoch, training error %)`, mean over the runs that reached the epoch.
+    train_error: Vec<(usize, f64)>,
+    /// `(epoch, test error %)`, mean over the runs that reached the epoch.
+    test_error: Vec<(usize, f64)>,
+    /// `(epoch, training error %)` at the last recorded epoch of each diverged run.
+    diverged_ends: Vec<(usize, f64)>,
+}
+
+impl DepthCurve {
+    fn new(depth: usize, runs: &[&RunRecord]) -> Self {
+        // Sums of training and test errors and run count per epoch.
+        let mut sums: BTreeMap<usize, (f64, f64, usize)> = BTreeMap::new();
+        for metrics in runs.iter().flat_map(|run| &run.metrics) {
+            if !(metrics.train_error.is_finite() && metrics.test_error.is_finite()) {
+                continue;
+            }
+            let sum = sums.entry(metrics.epoch).or_default();
+            sum.0 += metrics.train_error;
+            sum.1 += metrics.test_error;
+            sum.2 += 1;
+        }
+        let mean = |sum: f64, count: usize| sum / count as f64 * 100.0;
+        let train_error = sums
+            .iter()
+            .map(|(&epoch, &(train, _, count))| (epoch, mean(train, count)))
+            .collect();
+        let test_error = sums
+            .iter()
+            .map(|(&epoch, &(_, test, count))| (epoch, mean(test, count)))
+            .collect();
+
+        let diverged_ends = runs
+            .iter()
+            .filter(|run| run.summary.status == RunStatus::Diverged)
+            .filter_map(|run| run.metrics.last())
+            .filter(|metrics| metrics.train_error.is_finite())
+            .map(|metrics| (metrics.epoch, metrics.train_error * 100.0))
+            .collect();
+        Self {
+            depth,
+            train_error,
+            test_error,
+            diverged_ends,
+        }
+    }
+}
+
+struct Panel {
+    variant: Variant,
+    curves: Vec<DepthCurve>,
+}
+
+/// One panel per variant with finished runs, in a grid of two columns.
+pub(super) struct TrainingCurves {
+    title: String,
+    /// Last epoch of any run.
+    last_epoch: usize,
+    /// Depths with finished runs, ascending. A depth's colour depends on its position here.
+    depths: Vec<usize>,
+    panels: Vec<Panel>,
+}
+
+impl TrainingCurves {
+    pub(super) fn new(sweep: &SweepConfig, rows: &[SummaryRow]) -> Self {
+        let mut panels: Vec<Panel> = Vec::new();
+        for row in rows.iter().filter(|row| !row.runs.is_empty()) {
+            let curve = DepthCurve::new(row.depth, &row.runs);
+            // Rows come sorted by variant, then depth.
+            match panels.last_mut() {
+                Some(panel) if panel.variant == row.variant => panel.curves.push(curve),
+                _ => panels.push(Panel {
+                    variant: row.variant,
+                    curves: vec![curve],
+                }),
+            }
+        }
+        let mut depths: Vec<usize> = panels
+            .iter()
+            .flat_map(|panel| panel.curves.iter().map(|curve| curve.depth))
+            .collect();
+        depths.sort_unstable();
+        depths.dedup();
+        let last_epoch = rows
+            .iter()
+            .flat_map(|row| &row.runs)
+            .flat_map(|run| run.metrics.last())
+            .map(|metrics| metrics.epoch)
+            .max()
+            .unwrap_or(0);
+        Self {
+            title: format!("Training curves, {}", sweep_title(sweep)),
+            last_epoch,
+            depths,
+            panels,
+        }
+    }
+
+    /// Returns the colour of a depth: viridis from dark (shallow) to light (deep).
+    fn depth_colour(&self, depth: usize) -> RGBColor {
+        let position = self.depths.iter().position(|&d| d == depth).unwrap_or(0);
+        let fraction = if self.depths.len() > 1 {
+            position as f64 / (self.depths.len() - 1) as f64
+        } else {
+            0.0
+        };
+        ViridisRGB::get_color(fraction * COLOUR_MAP_END)
+    }
+
+    fn draw_panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        panel: &Panel,
+        percent_max: f64,
+    ) -> DrawResult<DB> {
+        let caption_colour = variant_colour(panel.variant);
+        let caption_style = text_style(CAPTION_SIZE).color(&caption_colour);
+        let mut chart = ChartBuilder::on(area)
+            .caption(panel.variant.name(), caption_style)
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0..self.last_epoch.max(1), 0.0..percent_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch (0: at initialisation)")
+            .y_desc("error (%)")
+            .y_label_formatter(&|percent| format!("{percent:.0}"))
+            .axis_desc_style(text_style(AXIS_DESC_SIZE))
+            .label_style(text_style(LABEL_SIZE))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()?;
+
+        for curve in &panel.curves {
+            let colour = self.depth_colour(curve.depth);
+            let style = colour.stroke_width(2);
+            chart.draw_series(LineSeries::new(curve.train_error.clone(), style))?;
+            let dashed = DashedLineSeries::new(curve.test_error.clone(), DASH, GAP, style);
+            chart.draw_series(dashed)?;
+            let crosses = curve
+                .diverged_ends
+                .iter()
+                .map(|&end| Cross::new(end, 7, style));
+            chart.draw_series(crosses)?;
+        }
+        Ok(())
+    }
+
+    /// Returns the legend entries: one per depth, then the line styles.
+    fn legend_entries(&self) -> Vec<(Key, String)> {
+        let mut entries: Vec<(Key, String)> = self
+            .depths
+            .iter()
+            .map(|&depth| {
+                (
+                    Key::Line(self.depth_colour(depth)),
+                    format!("depth {depth}"),
+                )
+            })
+            .collect();
+        entries.push((Key::Line(BLACK), "training error".to_string()));
+        entries.push((Key::Dashed(BLACK), "test error".to_string()));
+        let mut curves = self.panels.iter().flat_map(|panel| &panel.curves);
+        if curves.any(|curve| !curve.diverged_ends.is_empty()) {
+            entries.push((Key::Cross(BLACK), "diverged run, last epoch".to_string()));
+        }
+        entries
+    }
+}
+
+/// The symbol of a legend entry.
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Line(RGBColor),
+    Dashed(RGBColor),
+    Cross(RGBColor),
+}
+
+/// Draws legend entries left to right below the panels, wrapping to a new row when the
+/// area's width is used up, so that no entry covers a curve.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(Key, String)],
+) -> DrawResult<DB> {
+    const SYMBOL_WIDTH: i32 = 24;
+    const SYMBOL_GAP: i32 = 6;
+    const ENTRY_GAP: i32 = 24;
+    const ROW_HEIGHT: i32 = 22;
+    const LEFT: i32 = 60;
+
+    let style = text_style(LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
+    let width = area.dim_in_pixel().0 as i32;
+    let (mut x, mut y) = (LEFT, ROW_HEIGHT / 2);
+    for (key, label) in entries {
+        let text_width = area.estimate_text_size(label, &style)?.0 as i32;
+        let entry_width = SYMBOL_WIDTH + SYMBOL_GAP + text_width;
+        if x > LEFT && x + entry_width > width {
+            x = LEFT;
+            y += ROW_HEIGHT;
+        }
+        let ends = vec![(x, y), (x + SYMBOL_WIDTH, y)];
+        match *key {
+            Key::Line(colour) => area.draw(&PathElement::new(ends, colour.stroke_width(2)))?,
+            Key::Dashed(colour) => {
+                let dashed = DashedPathElement::new(ends, DASH, GAP, colour.stroke_width(2));
+                area.draw(&dashed)?
+            }
+            Key::Cross(colour) => {
+                let centre = (x + SYMBOL_WIDTH / 2, y);
+                area.draw(&Cross::new(centre, 6, colour.stroke_width(2)))?
+            }
+        }
+        let text_x = x + SYMBOL_WIDTH + SYMBOL_GAP;
+        area.draw(&Text::new(label.clone(), (text_x, y), style.clone()))?;
+        x += entry_width + ENTRY_GAP;
+    }
+    Ok(())
+}
+
+impl Chart for TrainingCurves {
+    const NAME: &'static str = "training_curves";
+    const SIZE: (u32, u32) = (1200, 900);
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        root.fill(&WHITE)?;
+        let area = root.titled(&self.title, text_style(TITLE_SIZE))?;
+        let height = area.dim_in_pixel().1 as i32;
+        let (area, legend_area) = area.split_vertically(height - LEGEND_HEIGHT);
+        draw_legend(&legend_area, &self.legend_entries())?;
+
+        let columns = if self.panels.len() > 1 { 2 } else { 1 };
+        let grid_rows = self.panels.len().div_ceil(columns).max(1);
+        let cells = area.split_evenly((grid_rows, columns));
+
+        let max_error = self
+            .panels
+            .iter()
+            .flat_map(|panel| &panel.curves)
+            .flat_map(|curve| curve.train_error.iter().chain(&curve.test_error))
+            .map(|&(_, percent)| percent)
+            .fold(0.0, f64::max);
+        let percent_max = percent_axis_max(max_error);
+        for (panel, cell) in self.panels.iter().zip(&cells) {
+            self.draw_panel(cell, panel, percent_max)?;
+        }
+        Ok(())
+    }
+}

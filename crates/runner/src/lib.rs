@@ -1,0 +1,11 @@
+//! The resdepth runner: sweep configs, training, probes at initialisation, results and charts.
+
+pub mod backend;
+pub mod charts;
+pub mod config;
+pub mod logging;
+pub mod probe;
+pub mod results;
+pub mod sweep;
+pub mod table;
+pub mod train;

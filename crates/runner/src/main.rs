@@ -1,0 +1,141 @@
+//! `resdepth`: depth sweeps of plain and residual networks, and their charts.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use runner::backend::Backend;
+use runner::config::SweepConfig;
+use runner::results::SweepDir;
+use runner::sweep::{SweepOptions, run_sweep};
+use runner::{charts, logging, table};
+
+/// Exit code when `--fail-on-divergence` is set and a run diverged.
+const EXIT_DIVERGED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "resdepth",
+    version,
+    about = "Depth sweeps of plain and residual networks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train every run of a sweep config that has not finished yet, then draw its charts.
+    Sweep {
+        /// Sweep config (TOML), for example experiments/mnist1d-depth.toml.
+        config: PathBuf,
+        /// Folder that contains one results folder per sweep.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Runs trained at once, one per core [default: number of cores].
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
+        /// Hide the progress bar and print one log line per finished run.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Exit with code 3 when any run diverged.
+        #[arg(long)]
+        fail_on_divergence: bool,
+    },
+    /// Redraw the charts and tables of a sweep from its stored results, without training.
+    Plot {
+        /// A sweep's results folder, for example results/mnist1d-depth.
+        results: PathBuf,
+    },
+}
+
+fn draw(dir: &SweepDir) -> Result<()> {
+    let results = dir.load()?;
+    if !results.missing.is_empty() {
+        tracing::warn!(
+            missing = results.missing.len(),
+            "some runs of the sweep have not finished; charts show the finished ones"
+        );
+    }
+    let mut written = charts::draw_charts(&results, &dir.charts())?;
+    written.extend(table::write_tables(&results, &dir.charts())?);
+    for path in written {
+        tracing::info!(path = %path.display(), "wrote");
+    }
+    Ok(())
+}
+
+fn sweep_command(
+    config_path: PathBuf,
+    results: PathBuf,
+    jobs: Option<usize>,
+    backend: Backend,
+    quiet: bool,
+    fail_on_divergence: bool,
+) -> Result<ExitCode> {
+    let config = SweepConfig::load(&config_path)?;
+    let jobs = match jobs {
+        Some(0) => anyhow::bail!("invalid value 0 for --jobs: give at least 1"),
+        Some(jobs) => jobs,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    backend.device()?;
+    let options = SweepOptions {
+        results_root: results,
+        jobs,
+        quiet,
+        backend,
+    };
+    let outcome = run_sweep(&config, &options)?;
+    draw(&SweepDir::new(&outcome.dir)).context("failed to draw charts")?;
+
+    println!(
+        "{}: {} runs completed, {} diverged, {} failed, {} already finished; results in {}",
+        config.name,
+        outcome.completed,
+        outcome.diverged.len(),
+        outcome.failed.len(),
+        outcome.skipped,
+        outcome.dir.display()
+    );
+    for (run_id, error) in &outcome.failed {
+        eprintln!("error: run {run_id} failed: {error}");
+    }
+    if !outcome.failed.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    if fail_on_divergence && !outcome.diverged.is_empty() {
+        return Ok(ExitCode::from(EXIT_DIVERGED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Sweep { quiet: true, .. });
+    logging::init(if quiet { "info" } else { "warn" });
+
+    let result = match cli.command {
+        Command::Sweep {
+            config,
+            results,
+            jobs,
+            backend,
+            quiet,
+            fail_on_divergence,
+        } => sweep_command(config, results, jobs, backend, quiet, fail_on_divergence),
+        Command::Plot { results } => draw(&SweepDir::new(results)).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

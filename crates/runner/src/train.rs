@@ -1,0 +1,267 @@
+//! Training one run: probe at initialisation, SGD epochs, evaluation in eval mode.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use data::{Dataset, Split};
+use model::{Mlp, MlpConfig, Mode};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::RunConfig;
+use crate::probe::probe_at_init;
+use crate::results::{EpochMetrics, RunStatus, RunSummary, finite, write_json};
+
+/// Samples per forward pass when evaluating a whole split.
+const EVAL_BATCH_SIZE: usize = 1000;
+
+/// Mixed into the run seed for the stream that shuffles training batches, so that it differs
+/// from the stream that draws the weights.
+const SHUFFLE_STREAM: u64 = 0x5eed_0fba_7c4e;
+
+/// Reports each finished epoch; the sweep's progress bar implements it.
+pub trait EpochObserver: Sync {
+    fn epoch_finished(&self, run_id: &str, metrics: &EpochMetrics);
+}
+
+/// Builds the network a run config describes.
+pub fn build_model(config: &RunConfig, dataset: &Dataset, device: &Device) -> Mlp {
+    let mlp = MlpConfig {
+        input_size: dataset.train.sample_size(),
+        width: config.width,
+        depth: config.depth,
+        num_classes: dataset.num_classes,
+        variant: config.variant,
+        init: config.init,
+    };
+    mlp.init(config.seed, device)
+}
+
+/// Returns inputs `[n, sample_size]` and targets `[n]` for the samples at `indices`.
+pub fn batch(split: &Split, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+    let size = split.sample_size();
+    let mut inputs = Vec::with_capacity(indices.len() * size);
+    let mut targets = Vec::with_capacity(indices.len());
+    for &index in indices {
+        inputs.extend_from_slice(split.sample(index));
+        targets.push(split.labels[index] as i64);
+    }
+    let inputs = Tensor::from_data(TensorData::new(inputs, [indices.len(), size]), device);
+    let targets = Tensor::from_data(TensorData::new(targets, [indices.len()]), device);
+    (inputs, targets)
+}
+
+/// Returns the mean cross-entropy of `logits` `[batch, classes]` against class `targets`.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [batch_size] = targets.dims();
+    let targets = targets.reshape([batch_size, 1]);
+    log_softmax(logits, 1).gather(1, targets).mean().neg()
+}
+
+/// Mean loss and error of `mlp` over a whole split, in eval mode.
+pub struct Evaluation {
+    pub loss: f64,
+    pub error: f64,
+}
+
+/// Evaluates `mlp` on every sample of `split`, in eval mode. `mlp` and `device` must not track
+/// gradients (use `Module::valid` and `Device::inner`), so that no autodiff graph is built.
+pub fn evaluate(mlp: &Mlp, split: &Split, device: &Device) -> Evaluation {
+    let indices: Vec<usize> = (0..split.len()).collect();
+    let mut loss_sum = 0.0;
+    let mut wrong = 0usize;
+    for chunk in indices.chunks(EVAL_BATCH_SIZE) {
+        let (inputs, targets) = batch(split, chunk, device);
+        let logits = mlp.forward(inputs, Mode::Eval);
+        let loss = cross_entropy(logits.clone(), targets.clone());
+        loss_sum += loss.into_scalar::<f64>() * chunk.len() as f64;
+        let predictions = logits.argmax(1).reshape([chunk.len()]);
+        let correct = predictions.equal(targets).int().sum().into_scalar::<i64>();
+        wrong += chunk.len() - correct as usize;
+    }
+    Evaluation {
+        loss: loss_sum / split.len() as f64,
+        error: wrong as f64 / split.len() as f64,
+    }
+}
+
+fn evaluate_epoch(
+    mlp: &Mlp,
+    dataset: &Dataset,
+    device: &Device,
+    epoch: usize,
+    learning_rate: f64,
+    batch_loss: Option<f64>,
+    started: Instant,
+) -> EpochMetrics {
+    mlp.sync_running_stats();
+    let eval_mlp = mlp.valid();
+    let eval_device = device.clone().inner();
+    let train = evaluate(&eval_mlp, &dataset.train, &eval_device);
+    let test = evaluate(&eval_mlp, &dataset.test, &eval_device);
+    EpochMetrics {
+        epoch,
+        learning_rate,
+        batch_loss,
+        train_loss: finite(train.loss),
+        train_error: train.error,
+        test_loss: finite(test.loss),
+        test_error: test.error,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn append_line(path: &Path, metrics: &EpochMetrics) -> Result<()> {
+    let mut line = serde_json::to_string(metrics)?;
+    line.push('\n');
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    file.write_all(line.as_bytes())
+        .with_context(|| format!("failed to write {}", path.display()))
+}
+
+/// Trains one run and writes its files into `folder`: `config.json`, `init.json`,
+/// `metrics.jsonl` (appended after each epoch) and, last, `summary.json`.
+///
+/// `device` must be an autodiff device. A non-finite training or evaluation loss stops the run
+/// and records it as diverged.
+pub fn train_run(
+    config: &RunConfig,
+    dataset: &Dataset,
+    device: &Device,
+    folder: &Path,
+    observer: &dyn EpochObserver,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let run_id = config.id();
+    fs::create_dir_all(folder).with_context(|| format!("failed to create {}", folder.display()))?;
+    write_json(&folder.join("config.json"), config)?;
+
+    // The probe's forward pass updates batch-norm running statistics, so it gets its own copy of
+    // the network. The same seed rebuilds the identical network for training.
+    let probe_model = build_model(config, dataset, device);
+    let init = probe_at_init(
+        &probe_model,
+        &dataset.train,
+        config.probe_batch_size,
+        device,
+    );
+    drop(probe_model);
+    write_json(&folder.join("init.json"), &init)?;
+
+    let metrics_path = folder.join("metrics.jsonl");
+    let mut mlp = build_model(config, dataset, device);
+    let training = &config.training;
+    let momentum = (training.momentum > 0.0).then(|| {
+        MomentumConfig::new()
+            .with_momentum(training.momentum)
+            .with_dampening(0.0)
+    });
+    let weight_decay =
+        (training.weight_decay > 0.0).then(|| WeightDecayConfig::new(training.weight_decay as f32));
+    let mut optimizer = SgdConfig::new()
+        .with_momentum(momentum)
+        .with_weight_decay(weight_decay)
+        .init();
+
+    let initial = evaluate_epoch(&mlp, dataset, device, 0, 0.0, None, started);
+    append_line(&metrics_path, &initial)?;
+    observer.epoch_finished(&run_id, &initial);
+    let mut last = initial;
+    let mut diverged_epoch = last.train_loss.is_none().then_some(0);
+
+    let mut shuffle_rng = ChaCha8Rng::seed_from_u64(config.seed ^ SHUFFLE_STREAM);
+    let mut order: Vec<usize> = (0..dataset.train.len()).collect();
+    let min_batch = if config.variant.has_batch_norm() {
+        2
+    } else {
+        1
+    };
+    let mut epoch = 1;
+    while diverged_epoch.is_none() && epoch <= training.num_epochs {
+        let learning_rate = training.learning_rate_at(epoch);
+        order.shuffle(&mut shuffle_rng);
+        let mut loss_sum = 0.0;
+        let mut steps = 0usize;
+        // A last batch too small for batch norm is skipped.
+        for indices in order
+            .chunks(training.batch_size)
+            .filter(|c| c.len() >= min_batch)
+        {
+            let (inputs, targets) = batch(&dataset.train, indices, device);
+            let logits = mlp.forward(inputs, Mode::Train);
+            let loss = cross_entropy(logits, targets);
+            let loss_value = loss.clone().into_scalar::<f64>();
+            if !loss_value.is_finite() {
+                diverged_epoch = Some(epoch);
+                break;
+            }
+            loss_sum += loss_value;
+            steps += 1;
+
+            let grads = GradientsParams::from_grads(loss.backward(), &mlp);
+            mlp = optimizer.step(learning_rate, mlp, grads);
+        }
+        if diverged_epoch.is_some() {
+            break;
+        }
+
+        let batch_loss = Some(loss_sum / steps.max(1) as f64);
+        let metrics = evaluate_epoch(
+            &mlp,
+            dataset,
+            device,
+            epoch,
+            learning_rate,
+            batch_loss,
+            started,
+        );
+        append_line(&metrics_path, &metrics)?;
+        observer.epoch_finished(&run_id, &metrics);
+        if metrics.train_loss.is_none() || metrics.test_loss.is_none() {
+            diverged_epoch = Some(epoch);
+        }
+        last = metrics;
+        epoch += 1;
+    }
+
+    let summary = match diverged_epoch {
+        Some(epoch) => RunSummary {
+            run_id,
+            status: RunStatus::Diverged,
+            diverged_epoch: Some(epoch),
+            epochs_completed: epoch.saturating_sub(1),
+            final_train_loss: None,
+            final_train_error: None,
+            final_test_loss: None,
+            final_test_error: None,
+            wall_seconds: started.elapsed().as_secs_f64(),
+        },
+        None => RunSummary {
+            run_id,
+            status: RunStatus::Completed,
+            diverged_epoch: None,
+            epochs_completed: training.num_epochs,
+            final_train_loss: last.train_loss,
+            final_train_error: Some(last.train_error),
+            final_test_loss: last.test_loss,
+            final_test_error: Some(last.test_error),
+            wall_seconds: started.elapsed().as_secs_f64(),
+        },
+    };
+    write_json(&folder.join("summary.json"), &summary)?;
+    Ok(summary)
+}
