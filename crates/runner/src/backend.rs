@@ -23,7 +23,7 @@ impl Backend {
             Backend::Ndarray => Ok(Device::ndarray()),
             #[allow(unreachable_patterns)]
             other => anyhow::bail!(
-                "backend {} is not compiled in; rebuild with `--features {}`",
+                "backend {} is not compiled in; rebuild with `--features runner/{}`",
                 other.name(),
                 other.name()
             ),

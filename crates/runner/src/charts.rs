@@ -21,7 +21,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use model::Variant;
 use plotters::backend::{BitMapBackend, SVGBackend};
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::config::{DatasetName, SweepConfig};
 use crate::results::{SweepResults, write_atomic};
@@ -242,6 +244,58 @@ fn format_log_tick(value: &f64) -> String {
     }
 }
 
+/// Height in pixels of the legend strip below a chart's panels: room for two rows.
+const LEGEND_HEIGHT: i32 = 50;
+
+/// The symbol of a legend entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Key {
+    Line(RGBColor),
+    Dashed(RGBColor),
+    Cross(RGBColor),
+}
+
+/// Draws legend entries left to right in a strip below a chart's panels, wrapping to a new row when the
+/// area's width is used up, so that no entry covers a curve.
+pub(crate) fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(Key, String)],
+) -> DrawResult<DB> {
+    const SYMBOL_WIDTH: i32 = 24;
+    const SYMBOL_GAP: i32 = 6;
+    const ENTRY_GAP: i32 = 24;
+    const ROW_HEIGHT: i32 = 22;
+    const LEFT: i32 = 60;
+
+    let style = text_style(LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
+    let width = area.dim_in_pixel().0 as i32;
+    let (mut x, mut y) = (LEFT, ROW_HEIGHT / 2);
+    for (key, label) in entries {
+        let text_width = area.estimate_text_size(label, &style)?.0 as i32;
+        let entry_width = SYMBOL_WIDTH + SYMBOL_GAP + text_width;
+        if x > LEFT && x + entry_width > width {
+            x = LEFT;
+            y += ROW_HEIGHT;
+        }
+        let ends = vec![(x, y), (x + SYMBOL_WIDTH, y)];
+        match *key {
+            Key::Line(colour) => area.draw(&PathElement::new(ends, colour.stroke_width(2)))?,
+            Key::Dashed(colour) => {
+                let dashed = DashedPathElement::new(ends, DASH, GAP, colour.stroke_width(2));
+                area.draw(&dashed)?
+            }
+            Key::Cross(colour) => {
+                let centre = (x + SYMBOL_WIDTH / 2, y);
+                area.draw(&Cross::new(centre, 6, colour.stroke_width(2)))?
+            }
+        }
+        let text_x = x + SYMBOL_WIDTH + SYMBOL_GAP;
+        area.draw(&Text::new(label.clone(), (text_x, y), style.clone()))?;
+        x += entry_width + ENTRY_GAP;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -251,7 +305,7 @@ mod tests {
     use crate::table::tests::{synthetic_results, synthetic_run};
 
     const CHARTS: [(&str, u32, u32); 3] = [
-        ("degradation", 1200, 500),
+        ("degradation", 1200, 550),
         ("activations_at_init", 900, 600),
         ("training_curves", 1200, 900),
     ];

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -98,7 +98,8 @@ pub struct RawSchedule {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
-    /// Samples in the probe batch at initialisation. Default: 1000.
+    /// Samples in the probe batch at initialisation, capped at the training set's size.
+    /// Default: 1000.
     pub batch_size: Option<i64>,
 }
 
@@ -108,6 +109,22 @@ pub struct RawProbe {
 pub enum DatasetName {
     /// MNIST-1D (Greydanus 2020), generated in-process with the reference defaults.
     Mnist1d,
+}
+
+impl DatasetName {
+    /// Returns the number of values in one sample.
+    pub fn sample_size(self) -> usize {
+        match self {
+            DatasetName::Mnist1d => 40,
+        }
+    }
+
+    /// Returns the number of classes.
+    pub fn num_classes(self) -> usize {
+        match self {
+            DatasetName::Mnist1d => 10,
+        }
+    }
 }
 
 /// Network families.
@@ -206,6 +223,9 @@ impl RunConfig {
     }
 }
 
+/// Maximum length of a sweep name, which becomes a folder name.
+const MAX_NAME_LEN: usize = 100;
+
 struct Checker<'a> {
     path: &'a Path,
 }
@@ -265,23 +285,30 @@ impl SweepConfig {
     pub fn from_raw(raw: RawSweepConfig, path: &Path) -> Result<Self, ConfigError> {
         let check = Checker { path };
 
-        let name = match raw.name {
-            Some(name) => name,
-            None => path
-                .file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+        let (name_key, name) = match raw.name {
+            Some(name) => ("name", name),
+            None => {
+                let stem = path.file_stem().unwrap_or_default();
+                (
+                    "name (from the file name)",
+                    stem.to_string_lossy().into_owned(),
+                )
+            }
         };
         let name_is_valid = !name.is_empty()
+            && name.len() <= MAX_NAME_LEN
             && !name.starts_with('.')
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !name_is_valid {
             return Err(check.fail(
-                "name",
+                name_key,
                 format!("{name:?}"),
-                "must be non-empty and use only letters, digits, '-', '_' and '.'",
+                &format!(
+                    "must be 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', not starting \
+                     with '.'; set `name = \"...\"` in the config"
+                ),
             ));
         }
 
@@ -306,6 +333,21 @@ impl SweepConfig {
             }
         };
         let width = check.positive("model.width", raw.model.width)?;
+        let init = raw.model.init.unwrap_or(InitScheme::KaimingNormal);
+        if let InitScheme::Normal {
+            weight_variance,
+            bias_variance,
+        } = init
+        {
+            for (key, value) in [
+                ("model.init.normal.weight_variance", weight_variance),
+                ("model.init.normal.bias_variance", bias_variance),
+            ] {
+                if !(value.is_finite() && value >= 0.0) {
+                    return Err(check.fail(key, value, "must be zero or a positive number"));
+                }
+            }
+        }
 
         check.non_empty("sweep.variants", &raw.sweep.variants)?;
         let mut variants = Vec::new();
@@ -407,7 +449,7 @@ impl SweepConfig {
             dataset,
             family,
             width,
-            init: raw.model.init.unwrap_or(InitScheme::KaimingNormal),
+            init,
             variants,
             depths,
             seeds,

@@ -4,6 +4,7 @@ pub mod backend;
 pub mod charts;
 pub mod config;
 pub mod logging;
+pub mod memory;
 pub mod probe;
 pub mod results;
 pub mod sweep;

@@ -1,17 +1,19 @@
 //! `resdepth`: depth sweeps of plain and residual networks, and their charts.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use runner::backend::Backend;
 use runner::config::SweepConfig;
 use runner::results::SweepDir;
 use runner::sweep::{SweepOptions, run_sweep};
-use runner::{charts, logging, table};
+use runner::{charts, logging, memory, table};
 
-/// Exit code when `--fail-on-divergence` is set and a run diverged.
+/// Exit code when `--fail-on-divergence` is set and a run of the sweep diverged, in this
+/// invocation or an earlier one.
 const EXIT_DIVERGED: u8 = 3;
 
 #[derive(Parser)]
@@ -40,10 +42,11 @@ enum Command {
         /// Compute backend.
         #[arg(long, value_enum, default_value_t = Backend::Flex)]
         backend: Backend,
-        /// Hide the progress bar and print one log line per finished run.
+        /// Hide the progress bar; log one line per finished run instead (the default when
+        /// stderr is not a terminal).
         #[arg(long, short)]
         quiet: bool,
-        /// Exit with code 3 when any run diverged.
+        /// Exit with code 3 when any run of the sweep diverged.
         #[arg(long)]
         fail_on_divergence: bool,
     },
@@ -67,8 +70,35 @@ fn draw(dir: &SweepDir) -> Result<()> {
     for path in written {
         tracing::info!(path = %path.display(), "wrote");
     }
+    println!("charts and tables written to {}", dir.charts().display());
     Ok(())
 }
+
+/// Rejects a sweep whose largest run would not fit in this machine's memory.
+fn check_memory(config: &SweepConfig, jobs: usize) -> Result<()> {
+    let Some(total) = memory::total_bytes() else {
+        return Ok(());
+    };
+    let deepest = config.depths.iter().copied().max().unwrap_or(0);
+    let per_run = memory::estimate_run_bytes(config, deepest);
+    let concurrent = jobs.min(config.runs().len()) as f64;
+    if per_run * concurrent > total as f64 {
+        anyhow::bail!(
+            "the sweep needs about {:.1} GiB ({} runs at once of about {:.1} GiB each at width {} \
+             and depth {}), more than this machine's {:.1} GiB: reduce model.width, \
+             sweep.depths or --jobs",
+            per_run * concurrent / GIB,
+            concurrent,
+            per_run / GIB,
+            config.width,
+            deepest,
+            total as f64 / GIB
+        );
+    }
+    Ok(())
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
 
 fn sweep_command(
     config_path: PathBuf,
@@ -85,6 +115,7 @@ fn sweep_command(
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     backend.device()?;
+    check_memory(&config, jobs)?;
     let options = SweepOptions {
         results_root: results,
         jobs,
@@ -92,21 +123,37 @@ fn sweep_command(
         backend,
     };
     let outcome = run_sweep(&config, &options)?;
-    draw(&SweepDir::new(&outcome.dir)).context("failed to draw charts")?;
 
+    let mut busy = String::new();
+    if !outcome.busy.is_empty() {
+        busy = format!(", {} being trained by another process", outcome.busy.len());
+    }
     println!(
-        "{}: {} runs completed, {} diverged, {} failed, {} already finished; results in {}",
+        "{}: {} runs completed, {} diverged, {} failed{busy} ({} trained now, {} already \
+         finished); results in {}",
         config.name,
         outcome.completed,
         outcome.diverged.len(),
         outcome.failed.len(),
-        outcome.skipped,
+        outcome.trained,
+        outcome.already_finished,
         outcome.dir.display()
     );
     for (run_id, error) in &outcome.failed {
         eprintln!("error: run {run_id} failed: {error}");
     }
-    if !outcome.failed.is_empty() {
+    let finished = outcome.completed + outcome.diverged.len();
+    let drawn = match finished {
+        0 => true,
+        _ => match draw(&SweepDir::new(&outcome.dir)) {
+            Ok(()) => true,
+            Err(error) => {
+                eprintln!("error: failed to draw charts: {error:#}");
+                false
+            }
+        },
+    };
+    if !outcome.failed.is_empty() || !drawn {
         return Ok(ExitCode::FAILURE);
     }
     if fail_on_divergence && !outcome.diverged.is_empty() {
@@ -117,8 +164,10 @@ fn sweep_command(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Sweep { quiet: true, .. });
-    logging::init(if quiet { "info" } else { "warn" });
+    // Without a progress bar (quiet, or stderr not a terminal), log each finished run instead.
+    let bar_hidden = matches!(cli.command, Command::Sweep { quiet: true, .. })
+        || !std::io::stderr().is_terminal();
+    logging::init(if bar_hidden { "info" } else { "warn" });
 
     let result = match cli.command {
         Command::Sweep {

@@ -195,6 +195,13 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("invalid JSON in {}", path.display()))
 }
 
+fn damaged_run_hint(folder: &Path) -> String {
+    format!(
+        "run folder {} is damaged; delete it and rerun the sweep to train the run again",
+        folder.display()
+    )
+}
+
 /// Paths inside a sweep's results folder.
 #[derive(Debug, Clone)]
 pub struct SweepDir {
@@ -212,6 +219,11 @@ impl SweepDir {
 
     pub fn runs(&self) -> PathBuf {
         self.root.join("runs")
+    }
+
+    /// Folder of the per-run lock files that keep two processes from training the same run.
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
     }
 
     pub fn charts(&self) -> PathBuf {
@@ -238,7 +250,7 @@ impl SweepDir {
                 manifest_path.display()
             );
         }
-        let manifest: SweepManifest = read_json(&manifest_path)?;
+        let manifest = self.read_manifest()?;
         let mut runs = Vec::new();
         let mut missing = Vec::new();
         for run_id in &manifest.run_ids {
@@ -255,9 +267,25 @@ impl SweepDir {
         })
     }
 
+    /// Reads `sweep.json`.
+    pub fn read_manifest(&self) -> Result<SweepManifest> {
+        read_json(&self.manifest())
+    }
+
+    /// Reads a finished run's `summary.json`.
+    pub fn read_summary(&self, run_id: &str) -> Result<RunSummary> {
+        let path = self.run(run_id).join("summary.json");
+        read_json(&path).with_context(|| damaged_run_hint(&self.run(run_id)))
+    }
+
     /// Reads one finished run.
     pub fn load_run(&self, run_id: &str) -> Result<RunRecord> {
         let folder = self.run(run_id);
+        self.read_run(&folder)
+            .with_context(|| damaged_run_hint(&folder))
+    }
+
+    fn read_run(&self, folder: &Path) -> Result<RunRecord> {
         let config = read_json(&folder.join("config.json"))?;
         let init = read_json(&folder.join("init.json"))?;
         let summary = read_json(&folder.join("summary.json"))?;
@@ -274,6 +302,9 @@ impl SweepDir {
                 )
             })?;
             metrics.push(epoch);
+        }
+        if metrics.is_empty() {
+            bail!("{} has no epochs", metrics_path.display());
         }
         Ok(RunRecord {
             config,

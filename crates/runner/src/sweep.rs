@@ -1,6 +1,6 @@
 //! Running a sweep: pending runs in parallel, resumable, each written atomically.
 
-use std::fs;
+use std::fs::{self, File, TryLockError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,33 +15,69 @@ use crate::config::{DatasetName, RunConfig, SweepConfig};
 use crate::results::{EpochMetrics, RunStatus, SweepDir, SweepManifest, write_json};
 use crate::train::{EpochObserver, train_run};
 
-/// The outcome of one run: its status and, for a diverged run, the epoch.
-type RunResult = Result<(RunStatus, Option<usize>)>;
+/// State of a run of the sweep after this invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Trained through all epochs.
+    Completed,
+    /// Stopped at `epoch` because a loss became NaN or infinite.
+    Diverged { epoch: usize },
+    /// Another process holds the run's lock and is training it.
+    Busy,
+}
+
+/// The outcome of one run and whether this invocation trained it.
+type RunResult = Result<(RunOutcome, bool)>;
 
 /// How to run a sweep.
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
     /// The sweep writes into `<results_root>/<sweep name>/`.
     pub results_root: PathBuf,
-    /// Runs trained at once, one per thread.
+    /// Runs trained at once, one per thread; capped at the number of pending runs.
     pub jobs: usize,
     /// Hide the progress bar.
     pub quiet: bool,
     pub backend: Backend,
 }
 
-/// Counts and ids of a sweep's runs by outcome.
+/// Counts and ids of a sweep's runs by outcome, over every run of the sweep.
 #[derive(Debug, Default)]
 pub struct SweepOutcome {
-    /// Runs already finished by an earlier invocation.
-    pub skipped: usize,
+    /// Runs trained by this invocation.
+    pub trained: usize,
+    /// Runs finished by an earlier invocation or by another process.
+    pub already_finished: usize,
     pub completed: usize,
     /// Run ids that diverged, with the epoch.
     pub diverged: Vec<(String, usize)>,
     /// Run ids that failed, with the error.
     pub failed: Vec<(String, String)>,
+    /// Run ids being trained by another process.
+    pub busy: Vec<String>,
     /// The sweep's results folder.
     pub dir: PathBuf,
+}
+
+impl SweepOutcome {
+    fn record(&mut self, run_id: String, result: RunResult) {
+        match result {
+            Ok((outcome, trained)) => {
+                if outcome != RunOutcome::Busy {
+                    match trained {
+                        true => self.trained += 1,
+                        false => self.already_finished += 1,
+                    }
+                }
+                match outcome {
+                    RunOutcome::Completed => self.completed += 1,
+                    RunOutcome::Diverged { epoch } => self.diverged.push((run_id, epoch)),
+                    RunOutcome::Busy => self.busy.push(run_id),
+                }
+            }
+            Err(error) => self.failed.push((run_id, format!("{error:#}"))),
+        }
+    }
 }
 
 /// Loads the dataset a sweep trains on.
@@ -88,7 +124,22 @@ fn remove_partial_folders(runs: &Path, run_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Returns the outcome stored in a finished run's summary.
+fn finished_outcome(dir: &SweepDir, run_id: &str) -> Result<RunOutcome> {
+    let summary = dir.read_summary(run_id)?;
+    Ok(match summary.status {
+        RunStatus::Completed => RunOutcome::Completed,
+        RunStatus::Diverged => RunOutcome::Diverged {
+            epoch: summary.diverged_epoch.unwrap_or(0),
+        },
+    })
+}
+
 /// Trains one run in a partial folder and renames it into place once its summary is written.
+///
+/// The run's lock file (`locks/<run-id>.lock`, an advisory `flock`) is held throughout, so two
+/// processes sharing a results folder never train the same run or delete each other's partial
+/// folders. The operating system releases the lock when a process dies.
 fn run_one(
     config: &RunConfig,
     dataset: &Dataset,
@@ -97,7 +148,32 @@ fn run_one(
     observer: &dyn EpochObserver,
 ) -> RunResult {
     let run_id = config.id();
+    let lock_path = dir.locks().join(format!("{run_id}.lock"));
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("failed to open {}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok((RunOutcome::Busy, false)),
+        Err(TryLockError::Error(error)) => {
+            return Err(error).with_context(|| format!("failed to lock {}", lock_path.display()));
+        }
+    }
+    if dir.is_finished(&run_id) {
+        return Ok((finished_outcome(dir, &run_id)?, false));
+    }
+
+    // With the lock held, leftovers of this run belong to no live process.
     remove_partial_folders(&dir.runs(), &run_id)?;
+    let finished = dir.run(&run_id);
+    if finished.exists() {
+        tracing::warn!(path = %finished.display(), "removing run folder without summary.json");
+        fs::remove_dir_all(&finished)
+            .with_context(|| format!("failed to remove {}", finished.display()))?;
+    }
     let partial = dir
         .runs()
         .join(format!("{run_id}.partial-{}", std::process::id()));
@@ -117,41 +193,48 @@ fn run_one(
             return Err(anyhow!("training panicked: {message}"));
         }
     };
+    fs::rename(&partial, &finished).with_context(|| {
+        format!(
+            "failed to move {} to {}",
+            partial.display(),
+            finished.display()
+        )
+    })?;
 
-    let finished = dir.run(&run_id);
-    if let Err(error) = fs::rename(&partial, &finished) {
-        // Another process finished the same run first; keep its results.
-        if dir.is_finished(&run_id) {
-            tracing::warn!(
-                run_id,
-                "run was finished by another process; discarding this copy"
-            );
-            fs::remove_dir_all(&partial).ok();
-        } else {
-            return Err(error).with_context(|| {
-                format!(
-                    "failed to move {} to {}",
-                    partial.display(),
-                    finished.display()
-                )
-            });
-        }
-    }
-    Ok((summary.status, summary.diverged_epoch))
+    let outcome = match summary.status {
+        RunStatus::Completed => RunOutcome::Completed,
+        RunStatus::Diverged => RunOutcome::Diverged {
+            epoch: summary.diverged_epoch.unwrap_or(0),
+        },
+    };
+    Ok((outcome, true))
 }
 
 /// Logs how a run ended and advances the progress bar past the epochs a diverged run skipped.
 fn report(run: &RunConfig, result: &RunResult, bar: &ProgressBar) {
     let run_id = run.id();
     match result {
-        Ok((RunStatus::Completed, _)) => tracing::info!(run_id, "run completed"),
-        Ok((RunStatus::Diverged, epoch)) => {
-            let epoch = epoch.unwrap_or(0);
+        Ok((RunOutcome::Completed, true)) => tracing::info!(run_id, "run completed"),
+        Ok((RunOutcome::Diverged { epoch }, true)) => {
             tracing::warn!(run_id, epoch, "run diverged");
             let trained_epochs = epoch.saturating_sub(1);
             bar.inc((run.training.num_epochs - trained_epochs) as u64);
         }
-        Err(error) => tracing::error!(run_id, error = format!("{error:#}"), "run failed"),
+        Ok((RunOutcome::Busy, _)) => {
+            tracing::warn!(
+                run_id,
+                "run is being trained by another process; skipping it"
+            );
+            bar.inc(run.training.num_epochs as u64);
+        }
+        Ok((_, false)) => {
+            tracing::info!(run_id, "run was finished by another process");
+            bar.inc(run.training.num_epochs as u64);
+        }
+        Err(error) => {
+            tracing::debug!(run_id, error = format!("{error:#}"), "run failed");
+            bar.inc(run.training.num_epochs as u64);
+        }
     }
 }
 
@@ -161,29 +244,40 @@ fn report(run: &RunConfig, result: &RunResult, bar: &ProgressBar) {
 /// stop the others.
 pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOutcome> {
     let dir = SweepDir::new(options.results_root.join(&config.name));
-    fs::create_dir_all(dir.runs())
-        .with_context(|| format!("failed to create {}", dir.runs().display()))?;
+    for folder in [dir.runs(), dir.locks()] {
+        fs::create_dir_all(&folder)
+            .with_context(|| format!("failed to create {}", folder.display()))?;
+    }
     let runs = config.runs();
     let manifest = SweepManifest {
         sweep: config.clone(),
         run_ids: runs.iter().map(RunConfig::id).collect(),
     };
+    warn_if_manifest_changes(&dir, &manifest);
     write_json(&dir.manifest(), &manifest)?;
 
-    let (finished, mut pending): (Vec<RunConfig>, Vec<RunConfig>) =
-        runs.into_iter().partition(|run| dir.is_finished(&run.id()));
-    // Deepest runs first, so that the longest ones do not start last.
-    pending.sort_by_key(|run| std::cmp::Reverse(run.depth));
     let mut outcome = SweepOutcome {
-        skipped: finished.len(),
         dir: dir.root.clone(),
         ..SweepOutcome::default()
     };
+    let mut pending = Vec::new();
+    for run in runs {
+        let run_id = run.id();
+        if dir.is_finished(&run_id) {
+            let result = finished_outcome(&dir, &run_id).map(|finished| (finished, false));
+            outcome.record(run_id, result);
+        } else {
+            pending.push(run);
+        }
+    }
+    // Deepest runs first, so that the longest ones do not start last.
+    pending.sort_by_key(|run| std::cmp::Reverse(run.depth));
+    let jobs = options.jobs.min(pending.len()).max(1);
     tracing::info!(
         sweep = config.name,
         pending = pending.len(),
-        finished = finished.len(),
-        jobs = options.jobs,
+        finished = outcome.already_finished,
+        jobs,
         backend = options.backend.name(),
         "starting sweep"
     );
@@ -210,7 +304,7 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
     let progress = Progress { bar: bar.clone() };
 
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.jobs)
+        .num_threads(jobs)
         .build()
         .context("failed to start the thread pool")?;
     // Each worker takes the next pending run from a shared counter, so runs start deepest first
@@ -219,7 +313,7 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
     let finished_runs = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(run_count));
     pool.scope(|scope| {
-        for _ in 0..options.jobs {
+        for _ in 0..jobs {
             scope.spawn(|_| {
                 loop {
                     let index = next_run.fetch_add(1, Ordering::Relaxed);
@@ -240,11 +334,22 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
         .into_inner()
         .expect("no worker panicked holding the lock");
     for (run_id, result) in results {
-        match result {
-            Ok((RunStatus::Completed, _)) => outcome.completed += 1,
-            Ok((RunStatus::Diverged, epoch)) => outcome.diverged.push((run_id, epoch.unwrap_or(0))),
-            Err(error) => outcome.failed.push((run_id, format!("{error:#}"))),
-        }
+        outcome.record(run_id, result);
     }
     Ok(outcome)
+}
+
+/// Warns when the results folder was last written by a different sweep config. Its runs stay
+/// in `runs/`, and the charts show only the new config's runs.
+fn warn_if_manifest_changes(dir: &SweepDir, manifest: &SweepManifest) {
+    let Ok(previous) = dir.read_manifest() else {
+        return;
+    };
+    if previous.sweep != manifest.sweep {
+        tracing::warn!(
+            path = %dir.manifest().display(),
+            "the results folder belonged to a different sweep config; \
+             charts will show only this config's runs (set another `name` to keep both apart)"
+        );
+    }
 }

@@ -155,8 +155,11 @@ fn rerun_skips_finished_and_redoes_partial() {
     let second = sweep(Path::new(SMOKE_CONFIG), results.path(), &[]);
     assert!(second.status.success(), "rerun failed: {}", stderr(&second));
     let stdout = String::from_utf8_lossy(&second.stdout);
-    assert!(stdout.contains("1 runs completed"), "stdout: {stdout}");
-    assert!(stdout.contains("7 already finished"), "stdout: {stdout}");
+    assert!(stdout.contains("8 runs completed"), "stdout: {stdout}");
+    assert!(
+        stdout.contains("(1 trained now, 7 already finished)"),
+        "stdout: {stdout}"
+    );
     assert!(!partial.exists(), "partial folder was not removed");
     assert_eq!(metrics_without_time(&victim), expected);
 }
@@ -294,6 +297,125 @@ num_epochs = 3
         &["--fail-on-divergence"],
     );
     assert_eq!(failing.status.code(), Some(3));
+    // A rerun trains nothing but still reports the diverged run.
+    let rerun = sweep(
+        &config,
+        &scratch.path().join("again"),
+        &["--fail-on-divergence"],
+    );
+    assert_eq!(rerun.status.code(), Some(3), "{}", stderr(&rerun));
+}
+
+#[test]
+fn run_folder_without_summary_is_retrained() {
+    let results = tempfile::tempdir().unwrap();
+    let first = sweep(Path::new(SMOKE_CONFIG), results.path(), &[]);
+    assert!(first.status.success(), "sweep failed: {}", stderr(&first));
+    let run = run_folders(&results.path().join("smoke"))[0].clone();
+    let expected = metrics_without_time(&run);
+    fs::remove_file(run.join("summary.json")).unwrap();
+
+    let second = sweep(Path::new(SMOKE_CONFIG), results.path(), &[]);
+    assert!(second.status.success(), "rerun failed: {}", stderr(&second));
+    assert!(run.join("summary.json").is_file());
+    assert_eq!(metrics_without_time(&run), expected);
+}
+
+#[test]
+fn concurrent_sweeps_share_one_folder() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = write_config(
+        scratch.path(),
+        r#"
+name = "shared"
+[dataset]
+name = "mnist1d"
+[model]
+family = "mlp"
+width = 32
+[sweep]
+variants = ["plain", "residual-bn"]
+depths = [1, 2, 3, 4]
+seeds = [0]
+[training]
+learning_rate = 0.05
+batch_size = 100
+num_epochs = 6
+"#,
+    );
+    let results = scratch.path().join("results");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_resdepth"))
+            .args([
+                "sweep",
+                config.to_str().unwrap(),
+                "--results",
+                results.to_str().unwrap(),
+            ])
+            .args(["--quiet", "--jobs", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children = [spawn(), spawn()];
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "a sweep failed: {}",
+            stderr(&output)
+        );
+    }
+
+    let sweep_dir = results.join("shared");
+    let entries: Vec<String> = fs::read_dir(sweep_dir.join("runs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 8, "runs/ holds {entries:?}");
+    let fresh = scratch.path().join("fresh");
+    let single = sweep(&config, &fresh, &[]);
+    assert!(
+        single.status.success(),
+        "single sweep failed: {}",
+        stderr(&single)
+    );
+    for run in run_folders(&sweep_dir) {
+        for file in ["config.json", "init.json", "metrics.jsonl", "summary.json"] {
+            assert!(
+                run.join(file).is_file(),
+                "{} missing in {}",
+                file,
+                run.display()
+            );
+        }
+        let twin = fresh.join("shared/runs").join(run.file_name().unwrap());
+        assert_eq!(
+            metrics_without_time(&run),
+            metrics_without_time(&twin),
+            "{}",
+            run.display()
+        );
+    }
+}
+
+#[test]
+fn oversized_network_is_rejected() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = write_config(
+        scratch.path(),
+        &config_with("width = 16", "width = 1000000"),
+    );
+    let results = scratch.path().join("results");
+    let output = sweep(&config, &results, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("model.width"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!results.exists());
 }
 
 #[test]
@@ -375,6 +497,13 @@ fn bad_configs_are_rejected_without_writing() {
             "\"imagenet\"",
         ),
         (config_with("num_epochs = 1\n", ""), "num_epochs"),
+        (
+            config_with(
+                "width = 16",
+                "width = 16\ninit = { normal = { weight_variance = -2.0, bias_variance = 0.0 } }",
+            ),
+            "model.init.normal.weight_variance = -2",
+        ),
     ];
     for (text, expected) in cases {
         let scratch = tempfile::tempdir().unwrap();

@@ -4,20 +4,15 @@ use std::collections::BTreeMap;
 
 use model::Variant;
 use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    AXIS_DESC_SIZE, CAPTION_SIZE, Chart, DASH, DrawResult, GAP, LABEL_SIZE, LEGEND_SIZE,
-    TITLE_SIZE, percent_axis_max, sweep_title, text_style, variant_colour,
+    AXIS_DESC_SIZE, CAPTION_SIZE, Chart, DASH, DrawResult, GAP, Key, LABEL_SIZE, LEGEND_HEIGHT,
+    TITLE_SIZE, draw_legend, percent_axis_max, sweep_title, text_style, variant_colour,
 };
 use crate::config::SweepConfig;
 use crate::results::{RunRecord, RunStatus};
 use crate::table::SummaryRow;
-
-/// Height in pixels of the legend below the panels: room for two rows.
-const LEGEND_HEIGHT: i32 = 50;
 
 /// Part of the viridis colour map used for depths: its last part is too light on white.
 const COLOUR_MAP_END: f64 = 0.85;
@@ -193,55 +188,6 @@ impl TrainingCurves {
         }
         entries
     }
-}
-
-/// The symbol of a legend entry.
-#[derive(Debug, Clone, Copy)]
-enum Key {
-    Line(RGBColor),
-    Dashed(RGBColor),
-    Cross(RGBColor),
-}
-
-/// Draws legend entries left to right below the panels, wrapping to a new row when the
-/// area's width is used up, so that no entry covers a curve.
-fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    entries: &[(Key, String)],
-) -> DrawResult<DB> {
-    const SYMBOL_WIDTH: i32 = 24;
-    const SYMBOL_GAP: i32 = 6;
-    const ENTRY_GAP: i32 = 24;
-    const ROW_HEIGHT: i32 = 22;
-    const LEFT: i32 = 60;
-
-    let style = text_style(LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
-    let width = area.dim_in_pixel().0 as i32;
-    let (mut x, mut y) = (LEFT, ROW_HEIGHT / 2);
-    for (key, label) in entries {
-        let text_width = area.estimate_text_size(label, &style)?.0 as i32;
-        let entry_width = SYMBOL_WIDTH + SYMBOL_GAP + text_width;
-        if x > LEFT && x + entry_width > width {
-            x = LEFT;
-            y += ROW_HEIGHT;
-        }
-        let ends = vec![(x, y), (x + SYMBOL_WIDTH, y)];
-        match *key {
-            Key::Line(colour) => area.draw(&PathElement::new(ends, colour.stroke_width(2)))?,
-            Key::Dashed(colour) => {
-                let dashed = DashedPathElement::new(ends, DASH, GAP, colour.stroke_width(2));
-                area.draw(&dashed)?
-            }
-            Key::Cross(colour) => {
-                let centre = (x + SYMBOL_WIDTH / 2, y);
-                area.draw(&Cross::new(centre, 6, colour.stroke_width(2)))?
-            }
-        }
-        let text_x = x + SYMBOL_WIDTH + SYMBOL_GAP;
-        area.draw(&Text::new(label.clone(), (text_x, y), style.clone()))?;
-        x += entry_width + ENTRY_GAP;
-    }
-    Ok(())
 }
 
 impl Chart for TrainingCurves {

@@ -6,12 +6,11 @@ use model::Variant;
 use plotters::coord::Shift;
 use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::types::RangedCoordf64;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::{
-    AXIS_DESC_SIZE, CAPTION_SIZE, Chart, DASH, DrawResult, GAP, LABEL_SIZE, LEGEND_LINE,
-    LEGEND_SIZE, REFERENCE_COLOUR, TITLE_SIZE, percent_axis_max, sweep_title, text_style,
+    AXIS_DESC_SIZE, CAPTION_SIZE, Chart, DASH, DrawResult, GAP, Key, LABEL_SIZE, LEGEND_HEIGHT,
+    REFERENCE_COLOUR, TITLE_SIZE, draw_legend, percent_axis_max, sweep_title, text_style,
     variant_colour,
 };
 use crate::config::SweepConfig;
@@ -123,34 +122,32 @@ impl Degradation {
             .bold_line_style(BLACK.mix(0.12))
             .draw()?;
 
-        // The legend goes on the training panel only, because both panels share it.
-        let show_legend = split == Split::Train;
-        let any_diverged = self.any_diverged();
-        if any_diverged {
-            draw_chance_line(&mut chart, depth_range, show_legend)?;
+        if self.any_diverged() {
+            draw_chance_line(&mut chart, depth_range)?;
         }
         for line in &self.lines {
-            draw_variant(&mut chart, line, split, show_legend)?;
+            draw_variant(&mut chart, line, split)?;
         }
-        if !show_legend {
-            return Ok(());
-        }
-
-        if any_diverged {
-            let style = REFERENCE_COLOUR.stroke_width(2);
-            chart
-                .draw_series(std::iter::empty::<Cross<(f64, f64), i32>>())?
-                .label("diverged run (counted at chance)")
-                .legend(move |(x, y)| Cross::new((x + LEGEND_LINE / 2, y), 6, style));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(text_style(LEGEND_SIZE))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
         Ok(())
+    }
+
+    fn legend_entries(&self) -> Vec<(Key, String)> {
+        let mut entries: Vec<(Key, String)> = self
+            .lines
+            .iter()
+            .map(|line| {
+                let colour = variant_colour(line.variant);
+                (Key::Line(colour), line.variant.name().to_string())
+            })
+            .collect();
+        if self.any_diverged() {
+            let chance_percent = CHANCE_ERROR * 100.0;
+            let chance = format!("chance level ({chance_percent:.0}%)");
+            entries.push((Key::Dashed(REFERENCE_COLOUR), chance));
+            let diverged = "diverged run (counted at chance)".to_string();
+            entries.push((Key::Cross(REFERENCE_COLOUR), diverged));
+        }
+        entries
     }
 }
 
@@ -162,7 +159,6 @@ type DepthChart<'a, DB> =
 fn draw_chance_line<DB: DrawingBackend>(
     chart: &mut DepthChart<'_, DB>,
     depth_range: Range<f64>,
-    show_legend: bool,
 ) -> DrawResult<DB> {
     let chance_percent = CHANCE_ERROR * 100.0;
     let chance_line = [
@@ -170,14 +166,7 @@ fn draw_chance_line<DB: DrawingBackend>(
         (depth_range.end, chance_percent),
     ];
     let style = REFERENCE_COLOUR.stroke_width(1);
-    let series = chart.draw_series(DashedLineSeries::new(chance_line, DASH, GAP, style))?;
-    if show_legend {
-        series
-            .label(format!("chance level ({chance_percent:.0}%)"))
-            .legend(move |(x, y)| {
-                DashedPathElement::new(vec![(x, y), (x + LEGEND_LINE, y)], DASH, GAP, style)
-            });
-    }
+    chart.draw_series(DashedLineSeries::new(chance_line, DASH, GAP, style))?;
     Ok(())
 }
 
@@ -187,7 +176,6 @@ fn draw_variant<DB: DrawingBackend>(
     chart: &mut DepthChart<'_, DB>,
     line: &VariantLine,
     split: Split,
-    show_legend: bool,
 ) -> DrawResult<DB> {
     let colour = variant_colour(line.variant);
     let percent = |point: &DepthPoint| {
@@ -219,12 +207,7 @@ fn draw_variant<DB: DrawingBackend>(
     }
 
     let means = line.points.iter().map(percent);
-    let series = chart.draw_series(LineSeries::new(means, colour.stroke_width(2)))?;
-    if show_legend {
-        series.label(line.variant.name()).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + LEGEND_LINE, y)], colour.stroke_width(2))
-        });
-    }
+    chart.draw_series(LineSeries::new(means, colour.stroke_width(2)))?;
     let markers = line
         .points
         .iter()
@@ -281,11 +264,14 @@ impl Split {
 
 impl Chart for Degradation {
     const NAME: &'static str = "degradation";
-    const SIZE: (u32, u32) = (1200, 500);
+    const SIZE: (u32, u32) = (1200, 550);
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         root.fill(&WHITE)?;
         let area = root.titled(&self.title, text_style(TITLE_SIZE))?;
+        let height = area.dim_in_pixel().1 as i32;
+        let (area, legend_area) = area.split_vertically(height - LEGEND_HEIGHT);
+        draw_legend(&legend_area, &self.legend_entries())?;
         let panels = area.split_evenly((1, 2));
 
         let max_error = self
