@@ -12,12 +12,13 @@
 //! A run is trained in `runs/<run-id>.partial-<pid>/` and renamed to `runs/<run-id>/` once its
 //! summary is written, so a folder named after a run id always contains a finished run.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tempfile::NamedTempFile;
 
 use crate::config::{RunConfig, SweepConfig};
 
@@ -163,23 +164,18 @@ pub fn finite(value: f64) -> Option<f64> {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to disk,
-/// then renamed over `path`. Readers see the old file or the new one, never a part.
+/// then renamed over `path`. Readers see the old file or the new one, never a part, and a
+/// process killed midway leaves at most a hidden `.tmp*` file behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let folder = path.parent().context("path has no parent folder")?;
-    let file_name = path.file_name().context("path has no file name")?;
-    let temporary = folder.join(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
     let write = || -> std::io::Result<()> {
-        let mut file = File::create(&temporary)?;
+        let mut file = NamedTempFile::new_in(folder)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)
+        file.as_file().sync_all()?;
+        file.persist(path)?;
+        Ok(())
     };
-    write().with_context(|| format!("failed to write {}", path.display()))?;
-    Ok(())
+    write().with_context(|| format!("failed to write {}", path.display()))
 }
 
 /// Writes `value` as pretty JSON to `path` atomically.
