@@ -31,6 +31,9 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
+    /// PyTorch's default momentum.
+    pub const DEFAULT_MOMENTUM: f64 = 0.1;
+
     /// Creates a batch norm over `num_features` features with PyTorch's defaults.
     pub fn new(num_features: usize, device: &Device) -> Self {
         Self {
@@ -38,7 +41,7 @@ impl BatchNorm {
             beta: Param::from_tensor(Tensor::zeros([num_features], device)),
             running_mean: RunningState::new(Tensor::zeros([num_features], device)),
             running_var: RunningState::new(Tensor::ones([num_features], device)),
-            momentum: 0.1,
+            momentum: Self::DEFAULT_MOMENTUM,
             epsilon: 1e-5,
         }
     }

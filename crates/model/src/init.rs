@@ -33,6 +33,15 @@ pub enum InitScheme {
         /// Bias variance.
         bias_variance: f64,
     },
+    /// Weights from `N(0, weight_variance)` and bias from `N(0, bias_variance)`, whatever the
+    /// fan-in. Notebook 11.1 of Prince's "Understanding Deep Learning" (shattered gradients)
+    /// uses `1 / width` for both.
+    NormalFixed {
+        /// Weight variance.
+        weight_variance: f64,
+        /// Bias variance.
+        bias_variance: f64,
+    },
 }
 
 /// A seeded random stream for parameters.
@@ -66,6 +75,31 @@ impl ParamRng {
 }
 
 impl InitScheme {
+    /// Returns the first variance that is negative or not finite, as its key (for example
+    /// `normal.weight_variance`) and value, or `None` when the scheme is valid.
+    pub fn invalid_variance(&self) -> Option<(&'static str, f64)> {
+        let (name, weight_variance, bias_variance) = match *self {
+            InitScheme::Normal {
+                weight_variance,
+                bias_variance,
+            } => ("normal", weight_variance, bias_variance),
+            InitScheme::NormalFixed {
+                weight_variance,
+                bias_variance,
+            } => ("normal-fixed", weight_variance, bias_variance),
+            _ => return None,
+        };
+        let keys = match name {
+            "normal" => ["normal.weight_variance", "normal.bias_variance"],
+            _ => ["normal-fixed.weight_variance", "normal-fixed.bias_variance"],
+        };
+        let invalid = |value: f64| !(value.is_finite() && value >= 0.0);
+        if invalid(weight_variance) {
+            return Some((keys[0], weight_variance));
+        }
+        invalid(bias_variance).then_some((keys[1], bias_variance))
+    }
+
     /// Draws a linear layer `d_input -> d_output` with this scheme.
     ///
     /// The weight is stored as `[d_input, d_output]` (burn's row layout, `y = x W + b`).
@@ -97,6 +131,13 @@ impl InitScheme {
                 bias_variance,
             } => {
                 let weight = rng.normal((weight_variance / fan_in).sqrt(), count);
+                (weight, rng.normal(bias_variance.sqrt(), d_output))
+            }
+            InitScheme::NormalFixed {
+                weight_variance,
+                bias_variance,
+            } => {
+                let weight = rng.normal(weight_variance.sqrt(), count);
                 (weight, rng.normal(bias_variance.sqrt(), d_output))
             }
         };

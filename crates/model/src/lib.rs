@@ -14,7 +14,7 @@ mod mlp;
 
 pub use batch_norm::BatchNorm;
 pub use init::{InitScheme, ParamRng};
-pub use mlp::{Block, Mlp, MlpConfig};
+pub use mlp::{Block, BlockRoute, ForwardHooks, Mlp, MlpConfig};
 
 use serde::{Deserialize, Serialize};
 

@@ -8,6 +8,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BatchNorm, InitScheme, Mode, ParamRng, Variant};
 
+/// Role of one block in [`Mlp::forward_with_hooks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockRoute {
+    /// The block as built: `h + f(h)`, or `f(h)` in a plain network.
+    Normal,
+    /// The block removed, `h_k = h_{k-1}`: a lesion (Veit et al. 2016). In a residual network
+    /// this drops the branch and keeps the shortcut. In a plain network it replaces the layer by
+    /// the identity, which is defined because every block maps `width -> width`.
+    Deleted,
+    /// Residual block with its forward value unchanged, whose backward pass flows through the
+    /// branch only. Used to measure the gradient carried by paths of a given length.
+    BranchGradientOnly,
+    /// Residual block with its forward value unchanged, whose backward pass flows through the
+    /// shortcut only.
+    ShortcutGradientOnly,
+}
+
+/// Analysis hooks for [`Mlp::forward_with_hooks`]; the default changes nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForwardHooks<'a> {
+    /// One route per block; `None` runs every block normally.
+    pub routes: Option<&'a [BlockRoute]>,
+    /// Tensors added to `h_0, ..., h_depth`. Zero tensors that require a gradient make the
+    /// gradient of a loss with respect to each activation readable from them.
+    pub offsets: Option<&'a [Tensor<2>]>,
+}
+
 /// Shape and variant of an [`Mlp`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MlpConfig {
@@ -19,9 +46,9 @@ pub struct MlpConfig {
     pub depth: usize,
     /// Number of classes (the width of the logits).
     pub num_classes: usize,
-    /// Which of the four networks to build.
+    /// The network to build, one of four.
     pub variant: Variant,
-    /// How weights and biases are drawn.
+    /// Distribution of the initial weights and biases.
     pub init: InitScheme,
 }
 
@@ -154,15 +181,66 @@ impl Mlp {
         inputs: Tensor<2>,
         mode: Mode,
     ) -> (Tensor<2>, Vec<Tensor<2>>) {
-        let mut activations = Vec::with_capacity(self.blocks.len() + 1);
-        let mut h = self.stem.forward(inputs);
+        self.forward_with_hooks(inputs, mode, &ForwardHooks::default())
+    }
+
+    /// Runs the forward pass with analysis hooks and returns the logits and the activations
+    /// `h_0, ..., h_depth` (after their offsets are added).
+    ///
+    /// # Panics
+    ///
+    /// If `hooks.routes` or `hooks.offsets` has the wrong length.
+    pub fn forward_with_hooks(
+        &self,
+        inputs: Tensor<2>,
+        mode: Mode,
+        hooks: &ForwardHooks,
+    ) -> (Tensor<2>, Vec<Tensor<2>>) {
+        let depth = self.blocks.len();
+        if let Some(routes) = hooks.routes {
+            assert_eq!(routes.len(), depth, "one route per block");
+        }
+        if let Some(offsets) = hooks.offsets {
+            assert_eq!(
+                offsets.len(),
+                depth + 1,
+                "one offset per activation h_0..h_depth"
+            );
+        }
+        let offset = |k: usize, h: Tensor<2>| match hooks.offsets {
+            Some(offsets) => h + offsets[k].clone(),
+            None => h,
+        };
+
+        let mut activations = Vec::with_capacity(depth + 1);
+        let mut h = offset(0, self.stem.forward(inputs));
         activations.push(h.clone());
-        for block in &self.blocks {
-            h = self.apply_block(block, h, mode);
+        for (k, block) in self.blocks.iter().enumerate() {
+            let route = hooks.routes.map_or(BlockRoute::Normal, |routes| routes[k]);
+            h = offset(k + 1, self.apply_routed_block(block, h, mode, route));
             activations.push(h.clone());
         }
         let logits = self.apply_head(h, mode);
         (logits, activations)
+    }
+
+    /// Sets every batch norm's running statistics to the statistics of `inputs`, so that
+    /// [`Mode::Eval`] normalises each sample with them: a network evaluated one sample at a time
+    /// then computes the same function as in train mode on this batch.
+    pub fn freeze_batch_statistics(&mut self, inputs: Tensor<2>) {
+        let set_momentum = |mlp: &mut Mlp, momentum: f64| {
+            let blocks = mlp
+                .blocks
+                .iter_mut()
+                .filter_map(|block| block.batch_norm.as_mut());
+            for batch_norm in blocks.chain(mlp.head_batch_norm.as_mut()) {
+                batch_norm.momentum = momentum;
+            }
+        };
+        set_momentum(self, 1.0);
+        let _ = self.forward(inputs.detach(), Mode::Train);
+        self.sync_running_stats();
+        set_momentum(self, BatchNorm::DEFAULT_MOMENTUM);
     }
 
     /// Returns the network's linear layers in order: stem, blocks, head.
@@ -193,6 +271,28 @@ impl Mlp {
     fn apply_block(&self, block: &Block, h: Tensor<2>, mode: Mode) -> Tensor<2> {
         let branch = block.branch(h.clone(), mode);
         if self.shortcut { h + branch } else { branch }
+    }
+
+    fn apply_routed_block(
+        &self,
+        block: &Block,
+        h: Tensor<2>,
+        mode: Mode,
+        route: BlockRoute,
+    ) -> Tensor<2> {
+        match (route, self.shortcut) {
+            (BlockRoute::Normal, _) => self.apply_block(block, h, mode),
+            (BlockRoute::Deleted, _) => h,
+            (BlockRoute::BranchGradientOnly, true) => {
+                let branch = block.branch(h.clone(), mode);
+                h.detach() + branch
+            }
+            (BlockRoute::ShortcutGradientOnly, true) => {
+                let branch = block.branch(h.clone(), mode);
+                h + branch.detach()
+            }
+            (_, false) => panic!("gradient routes apply to residual networks only"),
+        }
     }
 
     fn apply_head(&self, h: Tensor<2>, mode: Mode) -> Tensor<2> {
@@ -387,5 +487,114 @@ mod tests {
             a.head.weight.val().into_data(),
             c.head.weight.val().into_data()
         );
+    }
+    /// Norm of the mean cross-entropy's gradient with respect to each activation `h_k`, for
+    /// seeded random labels, read through zero offsets.
+    fn activation_grad_norms(variant: Variant, depth: usize, seed: u64) -> Vec<f64> {
+        let device = Device::flex().autodiff();
+        let mlp = config(variant, depth).init(seed, &device);
+        let batch = 1000;
+        let inputs = normal_inputs(batch, seed + 100, &device);
+        let offsets: Vec<Tensor<2>> = (0..=depth)
+            .map(|_| Tensor::zeros([batch, WIDTH], &device).require_grad())
+            .collect();
+        let hooks = ForwardHooks {
+            routes: None,
+            offsets: Some(&offsets),
+        };
+        let (logits, _) = mlp.forward_with_hooks(inputs, Mode::Train, &hooks);
+        let labels: Vec<i64> = (0..batch as i64).map(|i| (i * 7 + 3) % 10).collect();
+        let targets =
+            Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(labels, [batch]), &device);
+        let log_probs = burn::tensor::activation::log_softmax(logits, 1);
+        let loss = log_probs
+            .gather(1, targets.reshape([batch, 1]))
+            .mean()
+            .neg();
+        let grads = loss.backward();
+        offsets
+            .iter()
+            .map(|offset| {
+                let grad = offset.grad(&grads).expect("offset has a gradient");
+                grad.powf_scalar(2.0).sum().into_scalar::<f64>().sqrt()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plain_bn_gradients_grow_towards_input() {
+        // Batch norm at initialisation makes backward gradients grow by about
+        // sqrt(pi / (pi - 1)) = 1.21 per layer towards the input (Yang et al. 2019).
+        let norms = activation_grad_norms(Variant::PlainBn, 32, 5);
+        let ratio_per_layer = (norms[0] / norms[32]).powf(1.0 / 32.0);
+        let expected = (std::f64::consts::PI / (std::f64::consts::PI - 1.0)).sqrt();
+        assert!(
+            (ratio_per_layer - expected).abs() < 0.05,
+            "gradient ratio per layer {ratio_per_layer}, expected {expected}"
+        );
+    }
+
+    #[test]
+    fn plain_he_gradients_stay_flat() {
+        let norms = activation_grad_norms(Variant::Plain, 32, 5);
+        let ratio_per_layer = (norms[0] / norms[32]).powf(1.0 / 32.0);
+        assert!(
+            (ratio_per_layer - 1.0).abs() < 0.05,
+            "ratio per layer {ratio_per_layer}"
+        );
+    }
+
+    #[test]
+    fn deleted_blocks_leave_stem_and_head() {
+        let device = Device::flex();
+        let mlp = config(Variant::Residual, 3).init(1, &device);
+        let inputs = normal_inputs(4, 2, &device);
+        let routes = [BlockRoute::Deleted; 3];
+        let hooks = ForwardHooks {
+            routes: Some(&routes),
+            offsets: None,
+        };
+        let (logits, activations) = mlp.forward_with_hooks(inputs.clone(), Mode::Eval, &hooks);
+        assert_eq!(activations.len(), 4);
+        activations[3]
+            .clone()
+            .into_data()
+            .assert_eq(&activations[0].clone().into_data(), true);
+        let head_only = mlp.head.forward(relu(activations[0].clone()));
+        logits.into_data().assert_eq(&head_only.into_data(), true);
+    }
+
+    #[test]
+    fn gradient_routes_split_the_gradient() {
+        // For one residual block, d logits / d h_0 through both paths is the sum of the branch
+        // and shortcut paths.
+        let device = Device::flex().autodiff();
+        let mlp = config(Variant::Residual, 1).init(4, &device);
+        let grad_at_stem = |route: BlockRoute| {
+            let offsets: Vec<Tensor<2>> = (0..2)
+                .map(|_| Tensor::zeros([6, WIDTH], &device).require_grad())
+                .collect();
+            let routes = [route];
+            let hooks = ForwardHooks {
+                routes: Some(&routes),
+                offsets: Some(&offsets),
+            };
+            let inputs = normal_inputs(6, 9, &device);
+            let (logits, _) = mlp.forward_with_hooks(inputs, Mode::Train, &hooks);
+            let grads = logits.sum().backward();
+            let grad = offsets[0].grad(&grads).unwrap();
+            grad.into_data().try_to_vec::<f32>().unwrap()
+        };
+        let both = grad_at_stem(BlockRoute::Normal);
+        let branch = grad_at_stem(BlockRoute::BranchGradientOnly);
+        let shortcut = grad_at_stem(BlockRoute::ShortcutGradientOnly);
+        for i in 0..both.len() {
+            let sum = branch[i] + shortcut[i];
+            assert!(
+                (both[i] - sum).abs() < 1e-4,
+                "element {i}: {} vs {sum}",
+                both[i]
+            );
+        }
     }
 }

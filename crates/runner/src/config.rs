@@ -334,19 +334,9 @@ impl SweepConfig {
         };
         let width = check.positive("model.width", raw.model.width)?;
         let init = raw.model.init.unwrap_or(InitScheme::KaimingNormal);
-        if let InitScheme::Normal {
-            weight_variance,
-            bias_variance,
-        } = init
-        {
-            for (key, value) in [
-                ("model.init.normal.weight_variance", weight_variance),
-                ("model.init.normal.bias_variance", bias_variance),
-            ] {
-                if !(value.is_finite() && value >= 0.0) {
-                    return Err(check.fail(key, value, "must be zero or a positive number"));
-                }
-            }
+        if let Some((key, value)) = init.invalid_variance() {
+            let key = format!("model.init.{key}");
+            return Err(check.fail(&key, value, "must be zero or a positive number"));
         }
 
         check.non_empty("sweep.variants", &raw.sweep.variants)?;
