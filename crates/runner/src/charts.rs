@@ -6,6 +6,8 @@
 //! - `activations_at_init`: standard deviation of each activation `h_k` at initialisation at the
 //!   deepest depth (Prince, "Understanding Deep Learning", Fig. 11.6).
 //! - `training_curves`: training and test error against epoch, one panel per variant.
+//! - `gradients_at_init`: norms of the loss gradient with respect to each layer's weight and
+//!   each activation at initialisation, at the deepest depth.
 //!
 //! Text is drawn with DejaVu Sans, embedded in the binary (`assets/DejaVuSans.ttf`, license in
 //! `assets/DejaVuSans-LICENSE.txt`), so the PNGs look the same on every machine.
@@ -13,6 +15,7 @@
 mod activations;
 mod curves;
 mod degradation;
+mod gradients;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -62,6 +65,8 @@ pub fn draw_charts(results: &SweepResults, charts_dir: &Path) -> Result<Vec<Path
     paths.extend(write_chart(&activations, charts_dir)?);
     let curves = curves::TrainingCurves::new(sweep, &rows);
     paths.extend(write_chart(&curves, charts_dir)?);
+    let gradients = gradients::Gradients::new(sweep, &rows);
+    paths.extend(write_chart(&gradients, charts_dir)?);
     Ok(paths)
 }
 
@@ -304,10 +309,11 @@ mod tests {
     use crate::results::{ActivationStats, RunStatus};
     use crate::table::tests::{synthetic_results, synthetic_run};
 
-    const CHARTS: [(&str, u32, u32); 3] = [
+    const CHARTS: [(&str, u32, u32); 4] = [
         ("degradation", 1200, 550),
         ("activations_at_init", 900, 600),
         ("training_curves", 1200, 900),
+        ("gradients_at_init", 1200, 550),
     ];
 
     /// Decodes a PNG file into its width, height and RGB bytes.
@@ -333,7 +339,7 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let charts_dir = folder.path().join("charts");
         let paths = draw_charts(&synthetic_results(), &charts_dir).unwrap();
-        assert_eq!(paths.len(), 6);
+        assert_eq!(paths.len(), 8);
         for (name, width, height) in CHARTS {
             let svg_path = charts_dir.join(format!("{name}.svg"));
             let png_path = charts_dir.join(format!("{name}.png"));
@@ -402,7 +408,7 @@ mod tests {
             }
         }
         let paths = draw_charts(&results, folder.path()).unwrap();
-        assert_eq!(paths.len(), 6);
+        assert_eq!(paths.len(), 8);
     }
 
     #[test]
@@ -414,7 +420,7 @@ mod tests {
         results.manifest.sweep.seeds = vec![0];
         results.runs = vec![synthetic_run(Variant::Residual, 8, 0)];
         let paths = draw_charts(&results, folder.path()).unwrap();
-        assert_eq!(paths.len(), 6);
+        assert_eq!(paths.len(), 8);
     }
 
     #[test]
@@ -437,7 +443,7 @@ mod tests {
             }
         }
         let paths = draw_charts(&results, folder.path()).unwrap();
-        assert_eq!(paths.len(), 6);
+        assert_eq!(paths.len(), 8);
     }
 
     #[test]
@@ -447,7 +453,7 @@ mod tests {
         results.runs.retain(|run| run.config.depth != 32);
         results.missing = vec!["plain-d032-s0".into(), "plain-d032-s1".into()];
         let paths = draw_charts(&results, folder.path()).unwrap();
-        assert_eq!(paths.len(), 6);
+        assert_eq!(paths.len(), 8);
         let activations = fs::read_to_string(folder.path().join("activations_at_init.svg"));
         assert!(activations.unwrap().contains("depth 8"));
     }

@@ -2,9 +2,9 @@
 
 use burn::tensor::{Device, Tensor};
 use data::Split;
-use model::{Mlp, Mode};
+use model::{ForwardHooks, Mlp, Mode};
 
-use crate::results::{ActivationStats, InitStats, WeightGradStats, finite};
+use crate::results::{ActivationGradStats, ActivationStats, InitStats, WeightGradStats, finite};
 use crate::train::{batch, cross_entropy};
 
 /// Returns the mean, standard deviation and mean square of all values of `tensor`.
@@ -31,7 +31,8 @@ fn frobenius_norm(tensor: Tensor<2>) -> f64 {
 
 /// Measures `mlp` at initialisation on the first `probe_batch_size` training samples, or all of
 /// them if the split is smaller. Activation statistics come from one forward pass in train mode.
-/// Each linear weight's gradient norm comes from one backward pass of the mean cross-entropy.
+/// Each linear weight's and each activation's gradient norm comes from one backward pass of the
+/// mean cross-entropy.
 ///
 /// The forward pass updates batch-norm running statistics: probe a copy, not the network to
 /// train. `device` must be an autodiff device.
@@ -45,7 +46,16 @@ pub fn probe_at_init(
     let indices: Vec<usize> = (0..count).collect();
     let (inputs, targets) = batch(split, &indices, device);
 
-    let (logits, activations) = mlp.forward_with_activations(inputs, Mode::Train);
+    // Zero offsets added to h_0..h_depth: their gradients are the activations' gradients.
+    let width = mlp.stem.weight.dims()[1];
+    let offsets: Vec<Tensor<2>> = (0..=mlp.depth())
+        .map(|_| Tensor::zeros([count, width], device).require_grad())
+        .collect();
+    let hooks = ForwardHooks {
+        routes: None,
+        offsets: Some(&offsets),
+    };
+    let (logits, activations) = mlp.forward_with_hooks(inputs, Mode::Train, &hooks);
     let activations = activations
         .into_iter()
         .enumerate()
@@ -84,11 +94,20 @@ pub fn probe_at_init(
             }
         })
         .collect();
+    let activation_grads = offsets
+        .iter()
+        .enumerate()
+        .map(|(layer, offset)| ActivationGradStats {
+            layer,
+            grad_norm: offset.grad(&grads).map_or(f64::NAN, frobenius_norm),
+        })
+        .collect();
 
     InitStats {
         probe_batch_size: count,
         loss: finite(loss_value),
         activations,
         weight_grads,
+        activation_grads,
     }
 }

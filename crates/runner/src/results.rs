@@ -55,6 +55,17 @@ pub struct WeightGradStats {
     pub grad_norm: f64,
 }
 
+/// Gradient of the probe loss with respect to one activation `h_k`, at initialisation; NaN
+/// (`null` in JSON) where it overflowed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivationGradStats {
+    /// Layer index `k`, as in [`ActivationStats`].
+    pub layer: usize,
+    /// Frobenius norm over the probe batch of the loss gradient with respect to `h_k`.
+    #[serde(with = "nullable_float")]
+    pub grad_norm: f64,
+}
+
 /// Statistics a run records at initialisation, before any training step (`init.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InitStats {
@@ -66,6 +77,10 @@ pub struct InitStats {
     pub activations: Vec<ActivationStats>,
     /// One entry per linear layer, from one backward pass of the probe loss.
     pub weight_grads: Vec<WeightGradStats>,
+    /// One entry per activation `h_0..h_depth`, from the same backward pass. Empty in results
+    /// written before this field existed.
+    #[serde(default)]
+    pub activation_grads: Vec<ActivationGradStats>,
 }
 
 /// Metrics after one epoch (one line of `metrics.jsonl`). Epoch 0 is measured at initialisation.

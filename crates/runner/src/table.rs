@@ -62,6 +62,13 @@ pub struct SummaryRow<'a> {
     /// over runs. Values that are not finite and positive are left out, and a layer without any
     /// value left is `None`.
     pub activation_std: Vec<Option<f64>>,
+    /// Norm of the probe loss's gradient with respect to each linear layer's weight at
+    /// initialisation (index: 0 stem, `depth + 1` head), geometric mean over runs, as above.
+    pub weight_grad_norm: Vec<Option<f64>>,
+    /// Norm of the probe loss's gradient with respect to each activation `h_k` at
+    /// initialisation (index `k`), geometric mean over runs, as above. Empty for runs recorded
+    /// before activation gradients were stored.
+    pub activation_grad_norm: Vec<Option<f64>>,
 }
 
 impl SummaryRow<'_> {
@@ -110,7 +117,27 @@ pub fn summary_rows(results: &SweepResults) -> Vec<SummaryRow<'_>> {
             .collect();
         let (train_errors, test_errors): (Vec<f64>, Vec<f64>) =
             runs.iter().map(|run| final_errors(run)).unzip();
-        let activation_std = activation_std_geometric_means(variant, depth, &runs);
+        let activation_std =
+            geometric_means_by_layer("activation std", variant, depth, &runs, |run| {
+                let stats = &run.init.activations;
+                stats.iter().map(|stats| (stats.layer, stats.std)).collect()
+            });
+        let weight_grad_norm =
+            geometric_means_by_layer("weight gradient norm", variant, depth, &runs, |run| {
+                let stats = &run.init.weight_grads;
+                stats
+                    .iter()
+                    .map(|stats| (stats.layer, stats.grad_norm))
+                    .collect()
+            });
+        let activation_grad_norm =
+            geometric_means_by_layer("activation gradient norm", variant, depth, &runs, |run| {
+                let stats = &run.init.activation_grads;
+                stats
+                    .iter()
+                    .map(|stats| (stats.layer, stats.grad_norm))
+                    .collect()
+            });
         rows.push(SummaryRow {
             variant,
             depth,
@@ -119,6 +146,8 @@ pub fn summary_rows(results: &SweepResults) -> Vec<SummaryRow<'_>> {
             final_train_error: Spread::of(&train_errors),
             final_test_error: Spread::of(&test_errors),
             activation_std,
+            weight_grad_norm,
+            activation_grad_norm,
             runs,
         });
     }
@@ -137,28 +166,33 @@ fn final_errors(run: &RunRecord) -> (f64, f64) {
     }
 }
 
-/// Returns the geometric mean over `runs` of each layer's activation std, leaving out values that
-/// are not finite and positive (a log scale cannot show them) with one warning for the group.
-fn activation_std_geometric_means(
+/// Returns the geometric mean over `runs` of one per-layer statistic, `layer_values` giving each
+/// run's `(layer, value)` pairs. Values that are not finite and positive (a log scale cannot show
+/// them) are left out, with one warning for the group naming `what`.
+fn geometric_means_by_layer(
+    what: &str,
     variant: Variant,
     depth: usize,
     runs: &[&RunRecord],
+    layer_values: impl Fn(&RunRecord) -> Vec<(usize, f64)>,
 ) -> Vec<Option<f64>> {
-    let num_layers = runs
+    let values: Vec<(&RunRecord, Vec<(usize, f64)>)> =
+        runs.iter().map(|&run| (run, layer_values(run))).collect();
+    let num_layers = values
         .iter()
-        .flat_map(|run| &run.init.activations)
-        .map(|stats| stats.layer + 1)
+        .flat_map(|(_, pairs)| pairs)
+        .map(|&(layer, _)| layer + 1)
         .max()
         .unwrap_or(0);
     let mut log_sums = vec![0.0; num_layers];
     let mut counts = vec![0_usize; num_layers];
     let mut skipped_runs = Vec::new();
     let mut skipped = 0;
-    for run in runs {
-        for stats in &run.init.activations {
-            if stats.std.is_finite() && stats.std > 0.0 {
-                log_sums[stats.layer] += stats.std.ln();
-                counts[stats.layer] += 1;
+    for (run, pairs) in &values {
+        for &(layer, value) in pairs {
+            if value.is_finite() && value > 0.0 {
+                log_sums[layer] += value.ln();
+                counts[layer] += 1;
             } else {
                 skipped += 1;
                 if !skipped_runs.contains(&run.summary.run_id) {
@@ -169,7 +203,7 @@ fn activation_std_geometric_means(
     }
     if skipped > 0 {
         tracing::warn!(
-            "left out {skipped} activation stds that are not finite and positive \
+            "left out {skipped} {what} values that are not finite and positive \
              (variant {variant}, depth {depth}, runs {})",
             skipped_runs.join(", ")
         );
@@ -338,7 +372,10 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::config::{DatasetName, Family, RunConfig, SweepConfig, TrainingConfig};
-    use crate::results::{ActivationStats, EpochMetrics, InitStats, RunSummary, SweepManifest};
+    use crate::results::{
+        ActivationGradStats, ActivationStats, EpochMetrics, InitStats, RunSummary, SweepManifest,
+        WeightGradStats,
+    };
 
     const DEPTHS: [usize; 3] = [2, 8, 32];
     const SEEDS: [u64; 2] = [0, 1];
@@ -405,7 +442,20 @@ pub(crate) mod tests {
             probe_batch_size: 1000,
             loss: Some(2.3),
             activations,
-            weight_grads: Vec::new(),
+            weight_grads: (0..=depth + 1)
+                .map(|layer| WeightGradStats {
+                    layer,
+                    name: format!("layer {layer}"),
+                    weight_norm: 10.0,
+                    grad_norm: 0.1 * 1.2_f64.powi(layer as i32),
+                })
+                .collect(),
+            activation_grads: (0..=depth)
+                .map(|layer| ActivationGradStats {
+                    layer,
+                    grad_norm: 0.01 * 1.2_f64.powi((depth - layer) as i32),
+                })
+                .collect(),
         };
 
         let diverged = variant == Variant::Plain && depth == 32 && seed == 1;

@@ -107,11 +107,19 @@ fn smoke_sweep_writes_results_layout() {
         };
         assert_eq!(init["activations"].as_array().unwrap().len(), depth + 1);
         assert_eq!(init["weight_grads"].as_array().unwrap().len(), depth + 2);
+        let activation_grads = init["activation_grads"].as_array().unwrap();
+        assert_eq!(activation_grads.len(), depth + 1);
+        assert!(activation_grads[0]["grad_norm"].as_f64().unwrap() > 0.0);
         assert_eq!(init["probe_batch_size"], 200);
     }
 
     let charts = sweep_dir.join("charts");
-    for name in ["degradation", "activations_at_init", "training_curves"] {
+    for name in [
+        "degradation",
+        "activations_at_init",
+        "training_curves",
+        "gradients_at_init",
+    ] {
         let svg = fs::read_to_string(charts.join(format!("{name}.svg"))).unwrap();
         assert!(
             svg.starts_with("<svg"),
