@@ -7,6 +7,7 @@ pub mod logging;
 pub mod memory;
 pub mod probe;
 pub mod results;
+pub mod shard;
 pub mod sweep;
 pub mod table;
 pub mod train;

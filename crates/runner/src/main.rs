@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use runner::backend::Backend;
 use runner::config::SweepConfig;
 use runner::results::SweepDir;
+use runner::shard::Shard;
 use runner::sweep::{SweepOptions, run_sweep};
 use runner::{charts, logging, memory, table};
 
@@ -27,29 +28,39 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Sweep config (TOML), for example experiments/mnist1d-depth.toml.
+    config: PathBuf,
+    /// Folder that contains one results folder per sweep.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Runs trained at once, one per core [default: number of cores].
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+    /// Train only shard I of N (0-based, `I/N`), or `slurm` to take them from a Slurm job
+    /// array. Shards can write into one results folder at the same time.
+    #[arg(long, value_name = "I/N|slurm")]
+    shard: Option<String>,
+    /// Skip drawing charts (for shards: draw them once with `resdepth plot` at the end).
+    #[arg(long)]
+    no_charts: bool,
+    /// Hide the progress bar; log one line per finished run instead (the default when
+    /// stderr is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Exit with code 3 when any run of the sweep (of this shard) diverged.
+    #[arg(long)]
+    fail_on_divergence: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train every run of a sweep config that has not finished yet, then draw its charts.
-    Sweep {
-        /// Sweep config (TOML), for example experiments/mnist1d-depth.toml.
-        config: PathBuf,
-        /// Folder that contains one results folder per sweep.
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
-        /// Runs trained at once, one per core [default: number of cores].
-        #[arg(long, short)]
-        jobs: Option<usize>,
-        /// Compute backend.
-        #[arg(long, value_enum, default_value_t = Backend::Flex)]
-        backend: Backend,
-        /// Hide the progress bar; log one line per finished run instead (the default when
-        /// stderr is not a terminal).
-        #[arg(long, short)]
-        quiet: bool,
-        /// Exit with code 3 when any run of the sweep diverged.
-        #[arg(long)]
-        fail_on_divergence: bool,
-    },
+    Sweep(SweepArgs),
     /// Redraw the charts and tables of a sweep from its stored results, without training.
     Plot {
         /// A sweep's results folder, for example results/mnist1d-depth.
@@ -100,27 +111,25 @@ fn check_memory(config: &SweepConfig, jobs: usize) -> Result<()> {
 
 const GIB: f64 = (1u64 << 30) as f64;
 
-fn sweep_command(
-    config_path: PathBuf,
-    results: PathBuf,
-    jobs: Option<usize>,
-    backend: Backend,
-    quiet: bool,
-    fail_on_divergence: bool,
-) -> Result<ExitCode> {
-    let config = SweepConfig::load(&config_path)?;
-    let jobs = match jobs {
+fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
+    let config = SweepConfig::load(&args.config)?;
+    let shard = match &args.shard {
+        Some(text) => text.parse::<Shard>()?,
+        None => Shard::WHOLE,
+    };
+    let jobs = match args.jobs {
         Some(0) => anyhow::bail!("invalid value 0 for --jobs: give at least 1"),
         Some(jobs) => jobs,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    backend.device()?;
+    args.backend.device()?;
     check_memory(&config, jobs)?;
     let options = SweepOptions {
-        results_root: results,
+        results_root: args.results,
         jobs,
-        quiet,
-        backend,
+        quiet: args.quiet,
+        backend: args.backend,
+        shard,
     };
     let outcome = run_sweep(&config, &options)?;
 
@@ -128,10 +137,14 @@ fn sweep_command(
     if !outcome.busy.is_empty() {
         busy = format!(", {} being trained by another process", outcome.busy.len());
     }
+    let mut name = config.name.clone();
+    if shard != Shard::WHOLE {
+        name = format!("{name} shard {shard}");
+    }
     println!(
         "{}: {} runs completed, {} diverged, {} failed{busy} ({} trained now, {} already \
          finished); results in {}",
-        config.name,
+        name,
         outcome.completed,
         outcome.diverged.len(),
         outcome.failed.len(),
@@ -144,6 +157,7 @@ fn sweep_command(
     }
     let finished = outcome.completed + outcome.diverged.len();
     let drawn = match finished {
+        _ if args.no_charts => true,
         0 => true,
         _ => match draw(&SweepDir::new(&outcome.dir)) {
             Ok(()) => true,
@@ -156,7 +170,7 @@ fn sweep_command(
     if !outcome.failed.is_empty() || !drawn {
         return Ok(ExitCode::FAILURE);
     }
-    if fail_on_divergence && !outcome.diverged.is_empty() {
+    if args.fail_on_divergence && !outcome.diverged.is_empty() {
         return Ok(ExitCode::from(EXIT_DIVERGED));
     }
     Ok(ExitCode::SUCCESS)
@@ -165,19 +179,12 @@ fn sweep_command(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Without a progress bar (quiet, or stderr not a terminal), log each finished run instead.
-    let bar_hidden = matches!(cli.command, Command::Sweep { quiet: true, .. })
+    let bar_hidden = matches!(&cli.command, Command::Sweep(args) if args.quiet)
         || !std::io::stderr().is_terminal();
     logging::init(if bar_hidden { "info" } else { "warn" });
 
     let result = match cli.command {
-        Command::Sweep {
-            config,
-            results,
-            jobs,
-            backend,
-            quiet,
-            fail_on_divergence,
-        } => sweep_command(config, results, jobs, backend, quiet, fail_on_divergence),
+        Command::Sweep(args) => sweep_command(args),
         Command::Plot { results } => draw(&SweepDir::new(results)).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::backend::Backend;
 use crate::config::{DatasetName, RunConfig, SweepConfig};
 use crate::results::{EpochMetrics, RunStatus, SweepDir, SweepManifest, write_json};
+use crate::shard::Shard;
 use crate::train::{EpochObserver, train_run};
 
 /// State of a run of the sweep after this invocation.
@@ -39,6 +40,8 @@ pub struct SweepOptions {
     /// Hide the progress bar.
     pub quiet: bool,
     pub backend: Backend,
+    /// The part of the sweep this process trains.
+    pub shard: Shard,
 }
 
 /// Counts and ids of a sweep's runs by outcome, over every run of the sweep.
@@ -261,7 +264,7 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
         ..SweepOutcome::default()
     };
     let mut pending = Vec::new();
-    for run in runs {
+    for run in options.shard.select(runs) {
         let run_id = run.id();
         if dir.is_finished(&run_id) {
             let result = finished_outcome(&dir, &run_id).map(|finished| (finished, false));
@@ -278,6 +281,7 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
         pending = pending.len(),
         finished = outcome.already_finished,
         jobs,
+        shard = %options.shard,
         backend = options.backend.name(),
         "starting sweep"
     );

@@ -561,3 +561,103 @@ fn bad_flags_are_rejected() {
     assert!(stderr(&output).contains("tpu"), "{}", stderr(&output));
     assert!(!results.exists());
 }
+
+#[test]
+fn concurrent_shards_equal_unsharded_sweep() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = write_config(
+        scratch.path(),
+        r#"
+name = "sharded"
+[dataset]
+name = "mnist1d"
+[model]
+family = "mlp"
+width = 16
+[sweep]
+variants = ["plain", "plain-bn", "residual-bn"]
+depths = [1, 2, 3]
+seeds = [0, 1]
+[training]
+learning_rate = 0.05
+batch_size = 100
+num_epochs = 2
+"#,
+    );
+    let results = scratch.path().join("results");
+    let children: Vec<_> = (0..3)
+        .map(|index| {
+            Command::new(env!("CARGO_BIN_EXE_resdepth"))
+                .args([
+                    "sweep",
+                    config.to_str().unwrap(),
+                    "--results",
+                    results.to_str().unwrap(),
+                ])
+                .args([
+                    "--quiet",
+                    "--jobs",
+                    "1",
+                    "--no-charts",
+                    "--shard",
+                    &format!("{index}/3"),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "a shard failed: {}",
+            stderr(&output)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("6 runs completed"), "stdout: {stdout}");
+    }
+    let sweep_dir = results.join("sharded");
+    assert!(
+        !sweep_dir.join("charts").exists(),
+        "--no-charts drew charts"
+    );
+
+    let plot = resdepth(&["plot", sweep_dir.to_str().unwrap()]);
+    assert!(plot.status.success(), "plot failed: {}", stderr(&plot));
+
+    let whole = scratch.path().join("whole");
+    let output = sweep(&config, &whole, &[]);
+    assert!(
+        output.status.success(),
+        "unsharded sweep failed: {}",
+        stderr(&output)
+    );
+    let sharded_runs = run_folders(&sweep_dir);
+    let whole_runs = run_folders(&whole.join("sharded"));
+    let names = |runs: &[PathBuf]| -> Vec<String> {
+        runs.iter()
+            .map(|run| run.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&sharded_runs), names(&whole_runs));
+    for (sharded, unsharded) in sharded_runs.iter().zip(&whole_runs) {
+        let summary: Value =
+            serde_json::from_str(&fs::read_to_string(sharded.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["status"], "completed", "{}", sharded.display());
+        assert_eq!(
+            metrics_without_time(sharded),
+            metrics_without_time(unsharded)
+        );
+    }
+    let partials = fs::read_dir(sweep_dir.join("runs"))
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            name.to_string_lossy().contains(".partial-")
+        })
+        .count();
+    assert_eq!(partials, 0);
+}
