@@ -226,12 +226,13 @@ impl RunConfig {
 /// Maximum length of a sweep name, which becomes a folder name.
 const MAX_NAME_LEN: usize = 100;
 
-struct Checker<'a> {
-    path: &'a Path,
+/// Validates config values and builds errors that name the file, key and value.
+pub(crate) struct Checker<'a> {
+    pub(crate) path: &'a Path,
 }
 
 impl Checker<'_> {
-    fn fail(&self, key: &str, value: impl fmt::Display, reason: &str) -> ConfigError {
+    pub(crate) fn fail(&self, key: &str, value: impl fmt::Display, reason: &str) -> ConfigError {
         ConfigError::Value {
             path: self.path.to_path_buf(),
             key: key.to_string(),
@@ -240,21 +241,120 @@ impl Checker<'_> {
         }
     }
 
-    fn positive(&self, key: &str, value: i64) -> Result<usize, ConfigError> {
+    pub(crate) fn positive(&self, key: &str, value: i64) -> Result<usize, ConfigError> {
         if value < 1 {
             return Err(self.fail(key, value, "must be a positive integer"));
         }
         Ok(value as usize)
     }
 
-    fn positive_float(&self, key: &str, value: f64) -> Result<f64, ConfigError> {
+    pub(crate) fn positive_float(&self, key: &str, value: f64) -> Result<f64, ConfigError> {
         if !(value.is_finite() && value > 0.0) {
             return Err(self.fail(key, value, "must be a positive number"));
         }
         Ok(value)
     }
 
-    fn non_empty<T>(&self, key: &str, values: &[T]) -> Result<(), ConfigError> {
+    /// Returns the results folder name: `raw_name`, or the config file's stem when it is
+    /// `None`. Fails unless the name is a safe folder name.
+    pub(crate) fn name(&self, raw_name: Option<String>) -> Result<String, ConfigError> {
+        let (name_key, name) = match raw_name {
+            Some(name) => ("name", name),
+            None => {
+                let stem = self.path.file_stem().unwrap_or_default();
+                (
+                    "name (from the file name)",
+                    stem.to_string_lossy().into_owned(),
+                )
+            }
+        };
+        let name_is_valid = !name.is_empty()
+            && name.len() <= MAX_NAME_LEN
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_is_valid {
+            return Err(self.fail(
+                name_key,
+                format!("{name:?}"),
+                &format!(
+                    "must be 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', not starting \
+                     with '.'; set `name = \"...\"` in the config"
+                ),
+            ));
+        }
+        Ok(name)
+    }
+
+    /// Returns the variants named in the list at `key`: at least one, each known and listed once.
+    pub(crate) fn variants(
+        &self,
+        key: &str,
+        names: &[String],
+    ) -> Result<Vec<Variant>, ConfigError> {
+        self.non_empty(key, names)?;
+        let mut variants = Vec::new();
+        for (index, name) in names.iter().enumerate() {
+            let variant = Variant::ALL
+                .into_iter()
+                .find(|variant| variant.name() == name);
+            let Some(variant) = variant else {
+                return Err(self.fail(
+                    &format!("{key}[{index}]"),
+                    format!("{name:?}"),
+                    "unknown variant; expected one of \"plain\", \"plain-bn\", \"residual\", \"residual-bn\"",
+                ));
+            };
+            if variants.contains(&variant) {
+                return Err(self.fail(
+                    &format!("{key}[{index}]"),
+                    format!("{name:?}"),
+                    "listed twice",
+                ));
+            }
+            variants.push(variant);
+        }
+        Ok(variants)
+    }
+
+    /// Returns the list at `key`: at least one value, each positive and listed once.
+    pub(crate) fn distinct_positive(
+        &self,
+        key: &str,
+        values: &[i64],
+    ) -> Result<Vec<usize>, ConfigError> {
+        self.non_empty(key, values)?;
+        let mut checked = Vec::new();
+        for (index, &value) in values.iter().enumerate() {
+            let key = format!("{key}[{index}]");
+            let value = self.positive(&key, value)?;
+            if checked.contains(&value) {
+                return Err(self.fail(&key, value, "listed twice"));
+            }
+            checked.push(value);
+        }
+        Ok(checked)
+    }
+
+    /// Returns the seeds listed at `key`: at least one, each non-negative and listed once.
+    pub(crate) fn seeds(&self, key: &str, values: &[i64]) -> Result<Vec<u64>, ConfigError> {
+        self.non_empty(key, values)?;
+        let mut seeds = Vec::new();
+        for (index, &seed) in values.iter().enumerate() {
+            let key = format!("{key}[{index}]");
+            if seed < 0 {
+                return Err(self.fail(&key, seed, "must be a non-negative integer"));
+            }
+            if seeds.contains(&(seed as u64)) {
+                return Err(self.fail(&key, seed, "listed twice"));
+            }
+            seeds.push(seed as u64);
+        }
+        Ok(seeds)
+    }
+
+    pub(crate) fn non_empty<T>(&self, key: &str, values: &[T]) -> Result<(), ConfigError> {
         if values.is_empty() {
             return Err(self.fail(key, "[]", "must list at least one value"));
         }
@@ -285,32 +385,7 @@ impl SweepConfig {
     pub fn from_raw(raw: RawSweepConfig, path: &Path) -> Result<Self, ConfigError> {
         let check = Checker { path };
 
-        let (name_key, name) = match raw.name {
-            Some(name) => ("name", name),
-            None => {
-                let stem = path.file_stem().unwrap_or_default();
-                (
-                    "name (from the file name)",
-                    stem.to_string_lossy().into_owned(),
-                )
-            }
-        };
-        let name_is_valid = !name.is_empty()
-            && name.len() <= MAX_NAME_LEN
-            && !name.starts_with('.')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !name_is_valid {
-            return Err(check.fail(
-                name_key,
-                format!("{name:?}"),
-                &format!(
-                    "must be 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', not starting \
-                     with '.'; set `name = \"...\"` in the config"
-                ),
-            ));
-        }
+        let name = check.name(raw.name)?;
 
         let dataset = match raw.dataset.name.as_str() {
             "mnist1d" => DatasetName::Mnist1d,
@@ -339,52 +414,9 @@ impl SweepConfig {
             return Err(check.fail(&key, value, "must be zero or a positive number"));
         }
 
-        check.non_empty("sweep.variants", &raw.sweep.variants)?;
-        let mut variants = Vec::new();
-        for (index, name) in raw.sweep.variants.iter().enumerate() {
-            let variant = Variant::ALL
-                .into_iter()
-                .find(|variant| variant.name() == name);
-            let Some(variant) = variant else {
-                return Err(check.fail(
-                    &format!("sweep.variants[{index}]"),
-                    format!("{name:?}"),
-                    "unknown variant; expected one of \"plain\", \"plain-bn\", \"residual\", \"residual-bn\"",
-                ));
-            };
-            if variants.contains(&variant) {
-                return Err(check.fail(
-                    &format!("sweep.variants[{index}]"),
-                    format!("{name:?}"),
-                    "listed twice",
-                ));
-            }
-            variants.push(variant);
-        }
-
-        check.non_empty("sweep.depths", &raw.sweep.depths)?;
-        let mut depths = Vec::new();
-        for (index, &depth) in raw.sweep.depths.iter().enumerate() {
-            let key = format!("sweep.depths[{index}]");
-            let depth = check.positive(&key, depth)?;
-            if depths.contains(&depth) {
-                return Err(check.fail(&key, depth, "listed twice"));
-            }
-            depths.push(depth);
-        }
-
-        check.non_empty("sweep.seeds", &raw.sweep.seeds)?;
-        let mut seeds = Vec::new();
-        for (index, &seed) in raw.sweep.seeds.iter().enumerate() {
-            let key = format!("sweep.seeds[{index}]");
-            if seed < 0 {
-                return Err(check.fail(&key, seed, "must be a non-negative integer"));
-            }
-            if seeds.contains(&(seed as u64)) {
-                return Err(check.fail(&key, seed, "listed twice"));
-            }
-            seeds.push(seed as u64);
-        }
+        let variants = check.variants("sweep.variants", &raw.sweep.variants)?;
+        let depths = check.distinct_positive("sweep.depths", &raw.sweep.depths)?;
+        let seeds = check.seeds("sweep.seeds", &raw.sweep.seeds)?;
 
         let training = raw.training;
         if let Some(optimizer) = &training.optimizer

@@ -1,4 +1,5 @@
-//! The resdepth runner: sweep configs, training, probes at initialisation, results and charts.
+//! The resdepth runner: sweep configs, training, probes at initialisation, results and charts,
+//! and the shattered-gradients experiment.
 
 pub mod backend;
 pub mod charts;
@@ -8,6 +9,7 @@ pub mod memory;
 pub mod probe;
 pub mod results;
 pub mod shard;
+pub mod shattered;
 pub mod sweep;
 pub mod table;
 pub mod train;

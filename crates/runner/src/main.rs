@@ -10,6 +10,9 @@ use runner::backend::Backend;
 use runner::config::SweepConfig;
 use runner::results::SweepDir;
 use runner::shard::Shard;
+use runner::shattered::config::ShatteredConfig;
+use runner::shattered::results::RESULTS_FILE;
+use runner::shattered::{ShatteredOptions, run_shattered};
 use runner::sweep::{SweepOptions, run_sweep};
 use runner::{charts, logging, memory, table};
 
@@ -61,9 +64,23 @@ struct SweepArgs {
 enum Command {
     /// Train every run of a sweep config that has not finished yet, then draw its charts.
     Sweep(SweepArgs),
-    /// Redraw the charts and tables of a sweep from its stored results, without training.
+    /// Compute dy/dx of scalar networks at initialisation and its autocorrelation (shattered
+    /// gradients), then draw the charts.
+    Shattered {
+        /// Shattered-gradients config (TOML), for example experiments/shattered-paper.toml.
+        config: PathBuf,
+        /// Folder that contains one results folder per experiment.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Hide the progress bar and log one line per variant and depth instead (the default
+        /// when stderr is not a terminal).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Redraw the charts and tables of a sweep or a shattered-gradients experiment from its
+    /// stored results, without computing anything.
     Plot {
-        /// A sweep's results folder, for example results/mnist1d-depth.
+        /// A results folder, for example results/mnist1d-depth.
         results: PathBuf,
     },
 }
@@ -111,8 +128,56 @@ fn check_memory(config: &SweepConfig, jobs: usize) -> Result<()> {
 
 const GIB: f64 = (1u64 << 30) as f64;
 
+fn shattered_command(config_path: PathBuf, results: PathBuf, quiet: bool) -> Result<ExitCode> {
+    let config = ShatteredConfig::load(&config_path)?;
+    let options = ShatteredOptions {
+        results_root: results,
+        quiet,
+    };
+    let dir = run_shattered(&config, &options)?;
+    println!(
+        "{}: {} networks; results and charts in {}",
+        config.name,
+        config.variants.len() * config.hidden_layers.len() * config.seeds.len(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Redraws a sweep's charts (`sweep.json`) or a shattered-gradients experiment's
+/// (`shattered.json`), whichever the folder contains.
+fn plot_command(dir: PathBuf) -> Result<ExitCode> {
+    let shattered = dir.join(RESULTS_FILE);
+    let sweep = SweepDir::new(&dir);
+    if shattered.is_file() {
+        runner::shattered::redraw(&dir)?;
+        println!(
+            "charts and tables written to {}",
+            dir.join("charts").display()
+        );
+    } else if sweep.manifest().is_file() {
+        draw(&sweep)?;
+    } else {
+        anyhow::bail!(
+            "{} is not a results folder: neither {} nor {} was found",
+            dir.display(),
+            sweep.manifest().display(),
+            shattered.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     let config = SweepConfig::load(&args.config)?;
+    let shattered = args.results.join(&config.name).join(RESULTS_FILE);
+    if shattered.exists() {
+        anyhow::bail!(
+            "{} belongs to a shattered-gradients experiment: set another `name` in {}",
+            shattered.display(),
+            args.config.display()
+        );
+    }
     let shard = match &args.shard {
         Some(text) => text.parse::<Shard>()?,
         None => Shard::WHOLE,
@@ -179,13 +244,22 @@ fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Without a progress bar (quiet, or stderr not a terminal), log each finished run instead.
-    let bar_hidden = matches!(&cli.command, Command::Sweep(args) if args.quiet)
-        || !std::io::stderr().is_terminal();
+    let quiet = match &cli.command {
+        Command::Sweep(args) => args.quiet,
+        Command::Shattered { quiet, .. } => *quiet,
+        Command::Plot { .. } => false,
+    };
+    let bar_hidden = quiet || !std::io::stderr().is_terminal();
     logging::init(if bar_hidden { "info" } else { "warn" });
 
     let result = match cli.command {
         Command::Sweep(args) => sweep_command(args),
-        Command::Plot { results } => draw(&SweepDir::new(results)).map(|()| ExitCode::SUCCESS),
+        Command::Shattered {
+            config,
+            results,
+            quiet,
+        } => shattered_command(config, results, quiet),
+        Command::Plot { results } => plot_command(results),
     };
     match result {
         Ok(code) => code,

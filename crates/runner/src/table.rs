@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use model::Variant;
+use serde::{Deserialize, Serialize};
 
 use crate::results::{RunRecord, RunStatus, SweepResults, write_atomic};
 
@@ -22,7 +23,7 @@ pub const NUM_CLASSES: usize = 10;
 pub const CHANCE_ERROR: f64 = 1.0 - 1.0 / NUM_CLASSES as f64;
 
 /// Mean, minimum and maximum of a value over the seeds of one variant and depth.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     pub mean: f64,
     pub min: f64,
