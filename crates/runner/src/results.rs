@@ -5,6 +5,7 @@
 //! <results>/<sweep>/runs/<run-id>/config.json    resolved run config
 //! <results>/<sweep>/runs/<run-id>/init.json      statistics at initialisation
 //! <results>/<sweep>/runs/<run-id>/metrics.jsonl  one line per epoch (epoch 0 is at init)
+//! <results>/<sweep>/runs/<run-id>/model.bpk      trained network (completed runs only)
 //! <results>/<sweep>/runs/<run-id>/summary.json   final status and errors
 //! <results>/<sweep>/charts/                      charts and summary tables
 //! ```

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -20,10 +20,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::RunConfig;
 use crate::probe::probe_at_init;
-use crate::results::{EpochMetrics, RunStatus, RunSummary, finite, write_json};
+use crate::results::{EpochMetrics, RunStatus, RunSummary, finite, write_atomic, write_json};
 
 /// Samples per forward pass when evaluating a whole split.
 const EVAL_BATCH_SIZE: usize = 1000;
+
+/// File name of a completed run's trained network in its run folder (burnpack format).
+pub const MODEL_FILE: &str = "model.bpk";
 
 /// Mixed into the run seed for the stream that shuffles training batches, so that it differs
 /// from the stream that draws the weights.
@@ -121,6 +124,52 @@ fn evaluate_epoch(
     }
 }
 
+/// Saves `mlp`'s parameters and batch-norm running statistics to `path` in burn's burnpack
+/// format, atomically.
+///
+/// The pending running statistics are folded in first: burn 0.22 keeps the newest update aside
+/// until it is read, and a record taken without [`Mlp::sync_running_stats`] stores the previous
+/// one.
+pub fn save_model(mlp: &Mlp, path: &Path) -> Result<()> {
+    mlp.sync_running_stats();
+    let bytes = mlp
+        .valid()
+        .into_record()
+        .into_bytes()
+        .with_context(|| format!("failed to encode the network for {}", path.display()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Rebuilds the network of a completed run from its config and loads the trained parameters
+/// from `path` (the run folder's [`MODEL_FILE`]). The network lives on `device`.
+///
+/// Fails with a message naming the file when it is missing (a run trained before weights were
+/// stored) or cannot be read as this run's network.
+pub fn load_model(
+    config: &RunConfig,
+    path: &Path,
+    dataset: &Dataset,
+    device: &Device,
+) -> Result<Mlp> {
+    if !path.is_file() {
+        bail!(
+            "{} not found: the run was trained before weights were stored. Delete its run \
+             folder and rerun the sweep, or rerun the sweep into a new results folder, to \
+             retrain it",
+            path.display()
+        );
+    }
+    build_model(config, dataset, device)
+        .try_load_file(path)
+        .map_err(|error| {
+            anyhow!(
+                "failed to load {}: {error}. The file is damaged or belongs to another \
+                 network: delete its run folder and rerun the sweep to retrain the run",
+                path.display()
+            )
+        })
+}
+
 fn append_line(path: &Path, metrics: &EpochMetrics) -> Result<()> {
     let mut line = serde_json::to_string(metrics)?;
     line.push('\n');
@@ -134,7 +183,8 @@ fn append_line(path: &Path, metrics: &EpochMetrics) -> Result<()> {
 }
 
 /// Trains one run and writes its files into `folder`: `config.json`, `init.json`,
-/// `metrics.jsonl` (appended after each epoch) and, last, `summary.json`.
+/// `metrics.jsonl` (appended after each epoch), the trained network ([`MODEL_FILE`], completed
+/// runs only) and, last, `summary.json`.
 ///
 /// `device` must be an autodiff device. A non-finite training or evaluation loss stops the run
 /// and records it as diverged.
@@ -238,6 +288,10 @@ pub fn train_run(
         epoch += 1;
     }
 
+    if diverged_epoch.is_none() {
+        save_model(&mlp, &folder.join(MODEL_FILE))?;
+    }
+
     let summary = match diverged_epoch {
         Some(epoch) => RunSummary {
             run_id,
@@ -264,4 +318,149 @@ pub fn train_run(
     };
     write_json(&folder.join("summary.json"), &summary)?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use model::{InitScheme, Variant};
+
+    use super::*;
+    use crate::config::{DatasetName, Family, TrainingConfig};
+    use crate::sweep::load_dataset;
+
+    struct NoObserver;
+
+    impl EpochObserver for NoObserver {
+        fn epoch_finished(&self, _run_id: &str, _metrics: &EpochMetrics) {}
+    }
+
+    fn run_config(variant: Variant, depth: usize, num_epochs: usize) -> RunConfig {
+        RunConfig {
+            dataset: DatasetName::Mnist1d,
+            family: Family::Mlp,
+            variant,
+            depth,
+            width: 16,
+            init: InitScheme::KaimingNormal,
+            seed: 3,
+            training: TrainingConfig {
+                learning_rate: 0.05,
+                momentum: 0.9,
+                weight_decay: 0.0,
+                batch_size: 100,
+                num_epochs,
+                schedule: None,
+            },
+            probe_batch_size: 50,
+        }
+    }
+
+    fn eval_logits(mlp: &Mlp, split: &Split, device: &Device) -> Vec<f32> {
+        let indices: Vec<usize> = (0..200).collect();
+        let (inputs, _) = batch(split, &indices, device);
+        let logits = mlp.forward(inputs, Mode::Eval);
+        logits
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn model_round_trip_after_training_steps() {
+        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let config = run_config(Variant::ResidualBn, 3, 1);
+        let device = Device::flex().autodiff();
+        let mut mlp = build_model(&config, &dataset, &device);
+        let mut optimizer = SgdConfig::new().init();
+        let indices: Vec<usize> = (0..dataset.train.len()).collect();
+        for chunk in indices.chunks(100).take(12) {
+            let (inputs, targets) = batch(&dataset.train, chunk, &device);
+            let loss = cross_entropy(mlp.forward(inputs, Mode::Train), targets);
+            let grads = GradientsParams::from_grads(loss.backward(), &mlp);
+            mlp = optimizer.step(0.05, mlp, grads);
+        }
+        // The last step's running statistics are still pending here: saving must fold them in.
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join(MODEL_FILE);
+        save_model(&mlp, &path).unwrap();
+
+        let eval_device = Device::flex();
+        let loaded = load_model(&config, &path, &dataset, &eval_device).unwrap();
+        let trained = mlp.valid();
+        let expected = eval_logits(&trained, &dataset.test, &eval_device);
+        let actual = eval_logits(&loaded, &dataset.test, &eval_device);
+        let max_difference = expected
+            .iter()
+            .zip(&actual)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(max_difference <= 1e-6, "logits differ by {max_difference}");
+
+        let expected_error = evaluate(&trained, &dataset.test, &eval_device).error;
+        let loaded_error = evaluate(&loaded, &dataset.test, &eval_device).error;
+        assert_eq!(loaded_error, expected_error);
+
+        // Running statistics moved away from their initial 0, so the check above covers them.
+        let batch_norm = loaded.blocks[0].batch_norm.as_ref().unwrap();
+        let running_mean = batch_norm.running_mean.value().abs().max();
+        assert!(running_mean.into_scalar::<f64>() > 1e-3);
+    }
+
+    #[test]
+    fn completed_run_stores_its_weights() {
+        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let config = run_config(Variant::PlainBn, 2, 1);
+        let folder = tempfile::tempdir().unwrap();
+        let run = folder.path().join("run");
+        let device = Device::flex().autodiff();
+        let summary = train_run(&config, &dataset, &device, &run, &NoObserver).unwrap();
+        assert_eq!(summary.status, RunStatus::Completed);
+
+        let eval_device = Device::flex();
+        let loaded = load_model(&config, &run.join(MODEL_FILE), &dataset, &eval_device).unwrap();
+        let error = evaluate(&loaded, &dataset.test, &eval_device).error;
+        assert_eq!(Some(error), summary.final_test_error);
+    }
+
+    #[test]
+    fn diverged_run_stores_no_weights() {
+        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let mut config = run_config(Variant::Residual, 64, 1);
+        config.width = 32;
+        let folder = tempfile::tempdir().unwrap();
+        let run = folder.path().join("run");
+        let device = Device::flex().autodiff();
+        let summary = train_run(&config, &dataset, &device, &run, &NoObserver).unwrap();
+        assert_eq!(summary.status, RunStatus::Diverged);
+        assert!(run.join("summary.json").is_file());
+        assert!(!run.join(MODEL_FILE).exists());
+    }
+
+    #[test]
+    fn load_errors_name_the_file() {
+        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let config = run_config(Variant::PlainBn, 2, 1);
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join(MODEL_FILE);
+        let device = Device::flex();
+
+        let missing = load_model(&config, &path, &dataset, &device).unwrap_err();
+        let message = format!("{missing:#}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("before weights were stored"), "{message}");
+
+        fs::write(&path, b"not a burnpack file").unwrap();
+        let corrupt = load_model(&config, &path, &dataset, &device).unwrap_err();
+        let message = format!("{corrupt:#}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("damaged"), "{message}");
+
+        // A network of another depth has other tensors.
+        let deeper = run_config(Variant::PlainBn, 3, 1);
+        save_model(&build_model(&deeper, &dataset, &device), &path).unwrap();
+        let mismatch = load_model(&config, &path, &dataset, &device).unwrap_err();
+        let message = format!("{mismatch:#}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
 }
