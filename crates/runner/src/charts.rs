@@ -33,14 +33,14 @@ use crate::table::{ensure_finished_runs, format_significant, summary_rows};
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Font family of every text on the charts.
-const FONT_FAMILY: &str = "sans-serif";
+pub(crate) const FONT_FAMILY: &str = "sans-serif";
 
 /// Font sizes in pixels.
-const TITLE_SIZE: u32 = 24;
-const CAPTION_SIZE: u32 = 19;
-const AXIS_DESC_SIZE: u32 = 16;
-const LABEL_SIZE: u32 = 14;
-const LEGEND_SIZE: u32 = 14;
+pub(crate) const TITLE_SIZE: u32 = 24;
+pub(crate) const CAPTION_SIZE: u32 = 19;
+pub(crate) const AXIS_DESC_SIZE: u32 = 16;
+pub(crate) const LABEL_SIZE: u32 = 14;
+pub(crate) const LEGEND_SIZE: u32 = 14;
 
 /// Draws every chart of a sweep into `charts_dir` (created if needed), each as SVG and PNG,
 /// written atomically. Returns the written paths.
@@ -67,7 +67,7 @@ pub fn draw_charts(results: &SweepResults, charts_dir: &Path) -> Result<Vec<Path
 
 /// Registers the embedded font once per process. Plotters' `ab_glyph` text needs it before any
 /// text is measured or drawn, by the SVG backend as well.
-fn register_font() -> Result<()> {
+pub(crate) fn register_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let registered = *REGISTERED.get_or_init(|| {
         plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT).is_ok()
@@ -82,26 +82,34 @@ fn register_font() -> Result<()> {
 }
 
 /// A chart that can be drawn on any plotters backend.
-trait Chart {
+pub(crate) trait Chart {
     /// File name without extension.
     const NAME: &'static str;
     /// Width and height in pixels.
     const SIZE: (u32, u32);
 
+    /// Returns the width and height in pixels: [`Chart::SIZE`], unless the chart's layout
+    /// depends on its data.
+    fn size(&self) -> (u32, u32) {
+        Self::SIZE
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// Draws `chart` as `<NAME>.svg` and `<NAME>.png` in `charts_dir`. Returns both paths.
-fn write_chart<C: Chart>(chart: &C, charts_dir: &Path) -> Result<[PathBuf; 2]> {
-    let (width, height) = C::SIZE;
+pub(crate) fn write_chart<C: Chart>(chart: &C, charts_dir: &Path) -> Result<[PathBuf; 2]> {
+    let size = chart.size();
+    let (width, height) = size;
     let svg_path = charts_dir.join(format!("{}.svg", C::NAME));
     let png_path = charts_dir.join(format!("{}.png", C::NAME));
 
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, C::SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         chart
             .draw(&root)
             .and_then(|()| root.present())
@@ -111,7 +119,7 @@ fn write_chart<C: Chart>(chart: &C, charts_dir: &Path) -> Result<[PathBuf; 2]> {
     // 3 bytes per pixel: RGB.
     let mut rgb = vec![0_u8; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, C::SIZE).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
         chart
             .draw(&root)
             .and_then(|()| root.present())
@@ -138,7 +146,7 @@ fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
 }
 
 /// Returns the colour of a variant, the same on every chart.
-fn variant_colour(variant: Variant) -> RGBColor {
+pub(crate) fn variant_colour(variant: Variant) -> RGBColor {
     match variant {
         Variant::Plain => RGBColor(214, 39, 40),
         Variant::PlainBn => RGBColor(255, 127, 14),
@@ -148,17 +156,36 @@ fn variant_colour(variant: Variant) -> RGBColor {
 }
 
 /// Dash length and gap of dashed lines, in pixels.
-const DASH: i32 = 6;
-const GAP: i32 = 4;
+pub(crate) const DASH: i32 = 6;
+pub(crate) const GAP: i32 = 4;
+
+/// Dash length and gap of dotted lines, in pixels.
+pub(crate) const DOT: i32 = 2;
+pub(crate) const DOT_GAP: i32 = 3;
+
+/// Part of the viridis colour map used for depths: its last part is too light on white.
+const COLOUR_MAP_END: f64 = 0.85;
+
+/// Returns the colour of `depth` among `depths` (ascending): viridis from dark (shallow) to light
+/// (deep).
+pub(crate) fn depth_colour(depths: &[usize], depth: usize) -> RGBColor {
+    let position = depths.iter().position(|&d| d == depth).unwrap_or(0);
+    let fraction = if depths.len() > 1 {
+        position as f64 / (depths.len() - 1) as f64
+    } else {
+        0.0
+    };
+    ViridisRGB::get_color(fraction * COLOUR_MAP_END)
+}
 
 /// Length in pixels of a line in a legend.
-const LEGEND_LINE: i32 = 20;
+pub(crate) const LEGEND_LINE: i32 = 20;
 
 /// Colour of reference lines and legend entries that belong to no variant or depth.
-const REFERENCE_COLOUR: RGBColor = RGBColor(110, 110, 110);
+pub(crate) const REFERENCE_COLOUR: RGBColor = RGBColor(110, 110, 110);
 
 /// Returns the dataset's name as written in chart titles.
-fn dataset_title(dataset: DatasetName) -> &'static str {
+pub(crate) fn dataset_title(dataset: DatasetName) -> &'static str {
     match dataset {
         DatasetName::Mnist1d => "MNIST-1D",
     }
@@ -166,7 +193,7 @@ fn dataset_title(dataset: DatasetName) -> &'static str {
 
 /// Returns the part of a chart title that names the sweep, e.g. `sweep "depth" (MNIST-1D,
 /// width 256)`.
-fn sweep_title(sweep: &SweepConfig) -> String {
+pub(crate) fn sweep_title(sweep: &SweepConfig) -> String {
     format!(
         "sweep \"{}\" ({}, width {})",
         sweep.name,
@@ -175,13 +202,13 @@ fn sweep_title(sweep: &SweepConfig) -> String {
     )
 }
 
-fn text_style(size: u32) -> TextStyle<'static> {
+pub(crate) fn text_style(size: u32) -> TextStyle<'static> {
     (FONT_FAMILY, size).into_font().color(&BLACK)
 }
 
 /// Returns the upper end of a percent axis that shows `max_percent`: the next multiple of 10
 /// above it, at most 100 and at least 10.
-fn percent_axis_max(max_percent: f64) -> f64 {
+pub(crate) fn percent_axis_max(max_percent: f64) -> f64 {
     if !max_percent.is_finite() {
         return 100.0;
     }
@@ -194,7 +221,7 @@ fn percent_axis_max(max_percent: f64) -> f64 {
 /// When that gives more than 12 ticks, only powers of ten are kept, thinned to at most 10. When
 /// it gives fewer than two, 1 to 9 times powers of ten are used, and `low` and `high` when even
 /// that gives fewer than two.
-fn log_ticks(low: f64, high: f64) -> Vec<f64> {
+pub(crate) fn log_ticks(low: f64, high: f64) -> Vec<f64> {
     let ticks_with = |mantissas: &[f64], decade_step: i32| {
         let first = low.log10().floor() as i32;
         let last = high.log10().ceil() as i32;
@@ -227,7 +254,7 @@ fn log_ticks(low: f64, high: f64) -> Vec<f64> {
 }
 
 /// Formats a log-axis tick without trailing zeros: `0.2`, `10`, `1e9`, `2.5e-3`.
-fn format_log_tick(value: &f64) -> String {
+pub(crate) fn format_log_tick(value: &f64) -> String {
     let text = format_significant(*value);
     let (mantissa, exponent) = match text.split_once('e') {
         Some((mantissa, exponent)) => (mantissa, Some(exponent)),
@@ -245,13 +272,14 @@ fn format_log_tick(value: &f64) -> String {
 }
 
 /// Height in pixels of the legend strip below a chart's panels: room for two rows.
-const LEGEND_HEIGHT: i32 = 50;
+pub(crate) const LEGEND_HEIGHT: i32 = 50;
 
 /// The symbol of a legend entry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Key {
     Line(RGBColor),
     Dashed(RGBColor),
+    Dotted(RGBColor),
     Cross(RGBColor),
 }
 
@@ -283,6 +311,10 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
             Key::Dashed(colour) => {
                 let dashed = DashedPathElement::new(ends, DASH, GAP, colour.stroke_width(2));
                 area.draw(&dashed)?
+            }
+            Key::Dotted(colour) => {
+                let dotted = DashedPathElement::new(ends, DOT, DOT_GAP, colour.stroke_width(2));
+                area.draw(&dotted)?
             }
             Key::Cross(colour) => {
                 let centre = (x + SYMBOL_WIDTH / 2, y);

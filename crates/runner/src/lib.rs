@@ -1,10 +1,13 @@
-//! The resdepth runner: sweep configs, training, probes at initialisation, results and charts.
+//! The resdepth runner: sweep configs, training, probes at initialisation, results and charts,
+//! and the path-length analysis of trained networks.
 
+mod analysis;
 pub mod backend;
 pub mod charts;
 pub mod config;
 pub mod logging;
 pub mod memory;
+pub mod paths;
 pub mod probe;
 pub mod results;
 pub mod sweep;

@@ -8,14 +8,12 @@ use plotters::prelude::*;
 
 use super::{
     AXIS_DESC_SIZE, CAPTION_SIZE, Chart, DASH, DrawResult, GAP, Key, LABEL_SIZE, LEGEND_HEIGHT,
-    TITLE_SIZE, draw_legend, percent_axis_max, sweep_title, text_style, variant_colour,
+    TITLE_SIZE, depth_colour, draw_legend, percent_axis_max, sweep_title, text_style,
+    variant_colour,
 };
 use crate::config::SweepConfig;
 use crate::results::{RunRecord, RunStatus};
 use crate::table::SummaryRow;
-
-/// Part of the viridis colour map used for depths: its last part is too light on white.
-const COLOUR_MAP_END: f64 = 0.85;
 
 /// Mean errors (%) of one variant and depth per epoch.
 struct DepthCurve {
@@ -119,13 +117,7 @@ impl TrainingCurves {
 
     /// Returns the colour of a depth: viridis from dark (shallow) to light (deep).
     fn depth_colour(&self, depth: usize) -> RGBColor {
-        let position = self.depths.iter().position(|&d| d == depth).unwrap_or(0);
-        let fraction = if self.depths.len() > 1 {
-            position as f64 / (self.depths.len() - 1) as f64
-        } else {
-            0.0
-        };
-        ViridisRGB::get_color(fraction * COLOUR_MAP_END)
+        depth_colour(&self.depths, depth)
     }
 
     fn draw_panel<DB: DrawingBackend>(
