@@ -281,6 +281,8 @@ pub(crate) enum Key {
     Dashed(RGBColor),
     Dotted(RGBColor),
     Cross(RGBColor),
+    /// A shaded band, for example a min–max range.
+    Band(RGBColor),
 }
 
 /// Draws legend entries left to right in a strip below a chart's panels, wrapping to a new row when the
@@ -319,6 +321,10 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
             Key::Cross(colour) => {
                 let centre = (x + SYMBOL_WIDTH / 2, y);
                 area.draw(&Cross::new(centre, 6, colour.stroke_width(2)))?
+            }
+            Key::Band(colour) => {
+                let corners = [(x, y - 6), (x + SYMBOL_WIDTH, y + 6)];
+                area.draw(&Rectangle::new(corners, colour.mix(0.25).filled()))?
             }
         }
         let text_x = x + SYMBOL_WIDTH + SYMBOL_GAP;

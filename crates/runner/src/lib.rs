@@ -1,10 +1,11 @@
 //! The resdepth runner: sweep configs, training, probes at initialisation, results and charts,
-//! and the path-length analysis of trained networks.
+//! and the analyses of trained networks (lesions, path lengths).
 
 mod analysis;
 pub mod backend;
 pub mod charts;
 pub mod config;
+pub mod lesion;
 pub mod logging;
 pub mod memory;
 pub mod paths;
