@@ -93,6 +93,12 @@ pub(crate) trait Chart {
     /// Width and height in pixels.
     const SIZE: (u32, u32);
 
+    /// Returns the width and height in pixels: [`Chart::SIZE`], unless the chart's layout
+    /// depends on its data.
+    fn size(&self) -> (u32, u32) {
+        Self::SIZE
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
 }
 
@@ -101,13 +107,14 @@ pub(crate) type DrawResult<DB> =
 
 /// Draws `chart` as `<NAME>.svg` and `<NAME>.png` in `charts_dir`. Returns both paths.
 pub(crate) fn write_chart<C: Chart>(chart: &C, charts_dir: &Path) -> Result<[PathBuf; 2]> {
-    let (width, height) = C::SIZE;
+    let size = chart.size();
+    let (width, height) = size;
     let svg_path = charts_dir.join(format!("{}.svg", C::NAME));
     let png_path = charts_dir.join(format!("{}.png", C::NAME));
 
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, C::SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         chart
             .draw(&root)
             .and_then(|()| root.present())
@@ -117,7 +124,7 @@ pub(crate) fn write_chart<C: Chart>(chart: &C, charts_dir: &Path) -> Result<[Pat
     // 3 bytes per pixel: RGB.
     let mut rgb = vec![0_u8; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, C::SIZE).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
         chart
             .draw(&root)
             .and_then(|()| root.present())
@@ -157,28 +164,33 @@ pub(crate) fn variant_colour(variant: Variant) -> RGBColor {
 pub(crate) const DASH: i32 = 6;
 pub(crate) const GAP: i32 = 4;
 
-/// Length in pixels of a line in a legend.
-pub(crate) const LEGEND_LINE: i32 = 20;
-
-/// Colour of reference lines and legend entries that belong to no variant or depth.
-pub(crate) const REFERENCE_COLOUR: RGBColor = RGBColor(110, 110, 110);
+/// Dash length and gap of dotted lines, in pixels.
+pub(crate) const DOT: i32 = 2;
+pub(crate) const DOT_GAP: i32 = 3;
 
 /// Part of the viridis colour map used for depths: its last part is too light on white.
 const COLOUR_MAP_END: f64 = 0.85;
 
-/// Returns the colour of the depth at `position` among `count` depths sorted ascending: viridis
-/// from dark (shallow) to light (deep).
-pub(crate) fn depth_colour(position: usize, count: usize) -> RGBColor {
-    let fraction = if count > 1 {
-        position as f64 / (count - 1) as f64
+/// Returns the colour of `depth` among `depths` (ascending): viridis from dark (shallow) to light
+/// (deep).
+pub(crate) fn depth_colour(depths: &[usize], depth: usize) -> RGBColor {
+    let position = depths.iter().position(|&d| d == depth).unwrap_or(0);
+    let fraction = if depths.len() > 1 {
+        position as f64 / (depths.len() - 1) as f64
     } else {
         0.0
     };
     ViridisRGB::get_color(fraction * COLOUR_MAP_END)
 }
 
+/// Length in pixels of a line in a legend.
+pub(crate) const LEGEND_LINE: i32 = 20;
+
+/// Colour of reference lines and legend entries that belong to no variant or depth.
+pub(crate) const REFERENCE_COLOUR: RGBColor = RGBColor(110, 110, 110);
+
 /// Returns the dataset's name as written in chart titles.
-fn dataset_title(dataset: DatasetName) -> &'static str {
+pub(crate) fn dataset_title(dataset: DatasetName) -> &'static str {
     match dataset {
         DatasetName::Mnist1d => "MNIST-1D",
     }
@@ -186,7 +198,7 @@ fn dataset_title(dataset: DatasetName) -> &'static str {
 
 /// Returns the part of a chart title that names the sweep, e.g. `sweep "depth" (MNIST-1D,
 /// width 256)`.
-fn sweep_title(sweep: &SweepConfig) -> String {
+pub(crate) fn sweep_title(sweep: &SweepConfig) -> String {
     format!(
         "sweep \"{}\" ({}, width {})",
         sweep.name,
@@ -201,7 +213,7 @@ pub(crate) fn text_style(size: u32) -> TextStyle<'static> {
 
 /// Returns the upper end of a percent axis that shows `max_percent`: the next multiple of 10
 /// above it, at most 100 and at least 10.
-fn percent_axis_max(max_percent: f64) -> f64 {
+pub(crate) fn percent_axis_max(max_percent: f64) -> f64 {
     if !max_percent.is_finite() {
         return 100.0;
     }
@@ -272,7 +284,10 @@ pub(crate) const LEGEND_HEIGHT: i32 = 50;
 pub(crate) enum Key {
     Line(RGBColor),
     Dashed(RGBColor),
+    Dotted(RGBColor),
     Cross(RGBColor),
+    /// A shaded band, for example a min–max range.
+    Band(RGBColor),
 }
 
 /// Draws legend entries left to right in a strip below a chart's panels, wrapping to a new row when the
@@ -304,9 +319,17 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
                 let dashed = DashedPathElement::new(ends, DASH, GAP, colour.stroke_width(2));
                 area.draw(&dashed)?
             }
+            Key::Dotted(colour) => {
+                let dotted = DashedPathElement::new(ends, DOT, DOT_GAP, colour.stroke_width(2));
+                area.draw(&dotted)?
+            }
             Key::Cross(colour) => {
                 let centre = (x + SYMBOL_WIDTH / 2, y);
                 area.draw(&Cross::new(centre, 6, colour.stroke_width(2)))?
+            }
+            Key::Band(colour) => {
+                let corners = [(x, y - 6), (x + SYMBOL_WIDTH, y + 6)];
+                area.draw(&Rectangle::new(corners, colour.mix(0.25).filled()))?
             }
         }
         let text_x = x + SYMBOL_WIDTH + SYMBOL_GAP;

@@ -630,7 +630,7 @@ schedule = { step_size = 20, gamma = 0.5 }
     #[test]
     fn reference_configs_parse() {
         let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
-        for name in ["mnist1d-depth", "udl-11-2", "smoke"] {
+        for name in ["mnist1d-depth", "mnist1d-lesion", "udl-11-2", "smoke"] {
             let path = folder.join(format!("{name}.toml"));
             let config = SweepConfig::load(&path).unwrap();
             assert_eq!(config.name, name);

@@ -1,11 +1,15 @@
 //! The resdepth runner: sweep configs, training, probes at initialisation, results and charts,
-//! and the shattered-gradients experiment.
+//! the shattered-gradients experiment, and the analyses of trained networks (lesions, path
+//! lengths).
 
+mod analysis;
 pub mod backend;
 pub mod charts;
 pub mod config;
+pub mod lesion;
 pub mod logging;
 pub mod memory;
+pub mod paths;
 pub mod probe;
 pub mod results;
 pub mod shard;

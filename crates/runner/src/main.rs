@@ -1,20 +1,22 @@
 //! `resdepth`: depth sweeps of plain and residual networks, and their charts.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use runner::backend::Backend;
 use runner::config::SweepConfig;
+use runner::lesion::{LESION_FILE, LesionOptions, run_lesion};
+use runner::paths::{PATHS_FILE, PathsOptions, run_paths};
 use runner::results::SweepDir;
 use runner::shard::Shard;
 use runner::shattered::config::ShatteredConfig;
 use runner::shattered::results::RESULTS_FILE;
 use runner::shattered::{ShatteredOptions, run_shattered};
 use runner::sweep::{SweepOptions, run_sweep};
-use runner::{charts, logging, memory, table};
+use runner::{charts, lesion, logging, memory, paths, table};
 
 /// Exit code when `--fail-on-divergence` is set and a run of the sweep diverged, in this
 /// invocation or an earlier one.
@@ -77,11 +79,46 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Redraw the charts and tables of a sweep or a shattered-gradients experiment from its
-    /// stored results, without computing anything.
+    /// Redraw the charts and tables of a sweep, a shattered-gradients experiment, a lesion
+    /// study or a path analysis from its stored results, without training or measuring.
     Plot {
-        /// A results folder, for example results/mnist1d-depth.
+        /// A sweep's results folder (results/mnist1d-depth), or its lesion or paths folder
+        /// (results/mnist1d-depth/lesion).
         results: PathBuf,
+    },
+    /// Delete blocks of each trained network of a finished sweep and measure the test error:
+    /// each block in turn, and k random blocks for k = 1..depth/2 (Veit et al. 2016).
+    Lesion {
+        /// A sweep's results folder, for example results/mnist1d-depth.
+        results: PathBuf,
+        /// Random sets of blocks per number of deleted blocks.
+        #[arg(long, default_value_t = LesionOptions::default().draws)]
+        draws: usize,
+        /// Seed of the random sets of blocks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
+    },
+    /// Measure the gradient that paths of each length carry through the residual networks of a
+    /// finished sweep, trained and at initialisation (Veit et al. 2016).
+    Paths {
+        /// A sweep's results folder, for example results/mnist1d-depth.
+        results: PathBuf,
+        /// Random sets of blocks per path length.
+        #[arg(long, default_value_t = PathsOptions::default().draws)]
+        draws: usize,
+        /// Seed of the random sets of blocks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Test samples in the batch the gradients are measured on (the first ones of the test
+        /// split).
+        #[arg(long, default_value_t = PathsOptions::default().samples)]
+        samples: usize,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
     },
 }
 
@@ -100,6 +137,43 @@ fn draw(dir: &SweepDir) -> Result<()> {
     }
     println!("charts and tables written to {}", dir.charts().display());
     Ok(())
+}
+
+/// Redraws whatever `dir` contains results of: a lesion study, a path analysis or a sweep.
+fn plot(dir: &Path) -> Result<()> {
+    let sweep = SweepDir::new(dir);
+    let written = if dir.join(LESION_FILE).is_file() {
+        lesion::redraw(dir)?
+    } else if dir.join(RESULTS_FILE).is_file() {
+        runner::shattered::redraw(dir)?
+    } else if dir.join(PATHS_FILE).is_file() {
+        paths::redraw(dir)?
+    } else if sweep.manifest().is_file() {
+        return draw(&sweep);
+    } else {
+        anyhow::bail!(
+            "{} contains no results to plot: none of {}, {}, {} or {} was found",
+            dir.display(),
+            sweep.manifest().display(),
+            dir.join(RESULTS_FILE).display(),
+            dir.join(LESION_FILE).display(),
+            dir.join(PATHS_FILE).display()
+        );
+    };
+    report_written(&written);
+    Ok(())
+}
+
+/// Logs each written file and prints the folders that received them.
+fn report_written(written: &[PathBuf]) {
+    for path in written {
+        tracing::info!(path = %path.display(), "wrote");
+    }
+    let mut folders: Vec<&Path> = written.iter().filter_map(|path| path.parent()).collect();
+    folders.dedup();
+    for folder in folders {
+        println!("results written to {}", folder.display());
+    }
 }
 
 /// Rejects a sweep whose largest run would not fit in this machine's memory.
@@ -141,30 +215,6 @@ fn shattered_command(config_path: PathBuf, results: PathBuf, quiet: bool) -> Res
         config.variants.len() * config.hidden_layers.len() * config.seeds.len(),
         dir.display()
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Redraws a sweep's charts (`sweep.json`) or a shattered-gradients experiment's
-/// (`shattered.json`), whichever the folder contains.
-fn plot_command(dir: PathBuf) -> Result<ExitCode> {
-    let shattered = dir.join(RESULTS_FILE);
-    let sweep = SweepDir::new(&dir);
-    if shattered.is_file() {
-        runner::shattered::redraw(&dir)?;
-        println!(
-            "charts and tables written to {}",
-            dir.join("charts").display()
-        );
-    } else if sweep.manifest().is_file() {
-        draw(&sweep)?;
-    } else {
-        anyhow::bail!(
-            "{} is not a results folder: neither {} nor {} was found",
-            dir.display(),
-            sweep.manifest().display(),
-            shattered.display()
-        );
-    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -247,9 +297,11 @@ fn main() -> ExitCode {
     let quiet = match &cli.command {
         Command::Sweep(args) => args.quiet,
         Command::Shattered { quiet, .. } => *quiet,
-        Command::Plot { .. } => false,
+        Command::Plot { .. } | Command::Lesion { .. } | Command::Paths { .. } => false,
     };
-    let bar_hidden = quiet || !std::io::stderr().is_terminal();
+    // The analyses have no progress bar and log each measured run.
+    let analysis = matches!(cli.command, Command::Lesion { .. } | Command::Paths { .. });
+    let bar_hidden = quiet || analysis || !std::io::stderr().is_terminal();
     logging::init(if bar_hidden { "info" } else { "warn" });
 
     let result = match cli.command {
@@ -259,7 +311,41 @@ fn main() -> ExitCode {
             results,
             quiet,
         } => shattered_command(config, results, quiet),
-        Command::Plot { results } => plot_command(results),
+        Command::Plot { results } => plot(&results).map(|()| ExitCode::SUCCESS),
+        Command::Lesion {
+            results,
+            draws,
+            seed,
+            backend,
+        } => {
+            let options = LesionOptions {
+                draws,
+                seed,
+                backend,
+            };
+            run_lesion(&results, &options).map(|written| {
+                report_written(&written);
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Paths {
+            results,
+            draws,
+            seed,
+            samples,
+            backend,
+        } => {
+            let options = PathsOptions {
+                draws,
+                seed,
+                samples,
+                backend,
+            };
+            run_paths(&results, &options).map(|written| {
+                report_written(&written);
+                ExitCode::SUCCESS
+            })
+        }
     };
     match result {
         Ok(code) => code,

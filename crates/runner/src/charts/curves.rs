@@ -117,8 +117,7 @@ impl TrainingCurves {
 
     /// Returns the colour of a depth: viridis from dark (shallow) to light (deep).
     fn depth_colour(&self, depth: usize) -> RGBColor {
-        let position = self.depths.iter().position(|&d| d == depth).unwrap_or(0);
-        depth_colour(position, self.depths.len())
+        depth_colour(&self.depths, depth)
     }
 
     fn draw_panel<DB: DrawingBackend>(

@@ -101,8 +101,7 @@ impl Autocorrelation {
     }
 
     fn colour(&self, hidden_layers: usize) -> RGBColor {
-        let position = self.hidden_layers.iter().position(|&h| h == hidden_layers);
-        depth_colour(position.unwrap_or(0), self.hidden_layers.len())
+        depth_colour(&self.hidden_layers, hidden_layers)
     }
 
     /// Returns the y range: -1 or the lowest band value rounded down to 0.1, whichever is
