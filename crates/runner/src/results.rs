@@ -186,6 +186,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let folder = path.parent().context("path has no parent folder")?;
     let write = || -> std::io::Result<()> {
         let mut file = NamedTempFile::new_in(folder)?;
+        // A temporary file is created readable by its owner only; results are for everyone.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
+        }
         file.write_all(bytes)?;
         file.as_file().sync_all()?;
         file.persist(path)?;

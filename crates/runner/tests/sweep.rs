@@ -113,6 +113,13 @@ fn smoke_sweep_writes_results_layout() {
         assert_eq!(init["probe_batch_size"], 200);
     }
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(sweep_dir.join("sweep.json")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "sweep.json mode {mode:o}");
+    }
+
     let charts = sweep_dir.join("charts");
     for name in [
         "degradation",
