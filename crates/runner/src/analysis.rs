@@ -47,15 +47,25 @@ pub(crate) fn completed_runs(
         .filter(|run| run.summary.status == RunStatus::Completed)
         .collect();
     if completed.is_empty() {
-        let hint = match residual_only {
-            true => "the analysis needs trained runs of the variant residual or residual-bn",
-            false => "run the sweep first",
+        let hint = match (residual_only, diverged > 0) {
+            (true, _) => "the analysis needs trained runs of the variant residual or residual-bn",
+            (false, true) => "every finished run diverged; lower training.learning_rate",
+            (false, false) => "run the sweep first",
         };
         bail!(
             "no completed {kind}runs were found in {} ({diverged} diverged, {} planned runs \
              not finished): {hint}",
             sweep_dir.display(),
             results.missing.len(),
+        );
+    }
+
+    if !results.missing.is_empty() {
+        tracing::warn!(
+            sweep = %sweep_dir.display(),
+            unfinished = results.missing.len(),
+            "the sweep has unfinished runs; they are left out of the analysis (rerun the sweep \
+             to finish them)"
         );
     }
 

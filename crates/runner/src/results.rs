@@ -190,7 +190,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            file.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
+            file.as_file()
+                .set_permissions(fs::Permissions::from_mode(0o644))?;
         }
         file.write_all(bytes)?;
         file.as_file().sync_all()?;

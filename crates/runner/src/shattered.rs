@@ -52,11 +52,13 @@ const FLOAT_BYTES: f64 = 4.0;
 
 /// Returns an estimate of the peak memory of one network of `config` with `hidden_layers`
 /// hidden layers, in bytes: its parameters twice (values and gradients) and eight
-/// `[inputs, width]` tensors per layer kept for the backward pass.
+/// `[inputs, width]` tensors per layer kept for the backward pass. The `hidden_layers - 1`
+/// blocks hold the `width x width` matrices; the stem and head are vectors.
 pub fn estimate_network_bytes(config: &ShatteredConfig, hidden_layers: usize) -> f64 {
     let width = config.width as f64;
     let layers = hidden_layers as f64 + 1.0;
-    let params = layers * (width * width + width);
+    let blocks = hidden_layers.saturating_sub(1) as f64;
+    let params = blocks * (width * width + width) + 4.0 * width + 1.0;
     let activations = 8.0 * config.inputs.count as f64 * width * layers;
     FLOAT_BYTES * (2.0 * params + activations)
 }

@@ -116,7 +116,10 @@ fn smoke_sweep_writes_results_layout() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(sweep_dir.join("sweep.json")).unwrap().permissions().mode();
+        let mode = fs::metadata(sweep_dir.join("sweep.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o644, "sweep.json mode {mode:o}");
     }
 

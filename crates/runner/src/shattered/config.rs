@@ -169,7 +169,7 @@ impl ShatteredConfig {
             return Err(check.fail("inputs.low", low, "must be a finite number"));
         }
         let high = raw_inputs.high.unwrap_or(DEFAULT_INPUT_HIGH);
-        if !(high.is_finite() && high > low) {
+        if !(high.is_finite() && high > low && (high - low).is_finite()) {
             return Err(check.fail(
                 "inputs.high",
                 high,
@@ -293,6 +293,11 @@ hidden_layers = [1, 24]
                 "bias_variance = 0.005",
                 "bias_variance = -1.0",
                 "model.init.normal-fixed.bias_variance = -1",
+            ),
+            (
+                "seeds = [0, 1]",
+                "seeds = [0, 1]\n[inputs]\nlow = -1e308\nhigh = 1e308",
+                ": must be a finite number above inputs.low = -1000",
             ),
             (
                 "hidden_layers = [1, 24]",
