@@ -33,6 +33,15 @@ struct Cli {
     command: Command,
 }
 
+/// Parses a count that must be at least 1, for clap.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(value) => Ok(value),
+        Err(_) => Err(format!("expected a positive integer, got {text:?}")),
+    }
+}
+
 #[derive(clap::Args)]
 struct SweepArgs {
     /// Sweep config (TOML), for example experiments/mnist1d-depth.toml.
@@ -41,7 +50,7 @@ struct SweepArgs {
     #[arg(long, default_value = "results")]
     results: PathBuf,
     /// Runs trained at once, one per core [default: number of cores].
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = parse_positive)]
     jobs: Option<usize>,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
@@ -92,7 +101,7 @@ enum Command {
         /// A sweep's results folder, for example results/mnist1d-depth.
         results: PathBuf,
         /// Random sets of blocks per number of deleted blocks.
-        #[arg(long, default_value_t = LesionOptions::default().draws)]
+        #[arg(long, default_value_t = LesionOptions::default().draws, value_parser = parse_positive)]
         draws: usize,
         /// Seed of the random sets of blocks.
         #[arg(long, default_value_t = 0)]
@@ -107,14 +116,14 @@ enum Command {
         /// A sweep's results folder, for example results/mnist1d-depth.
         results: PathBuf,
         /// Random sets of blocks per path length.
-        #[arg(long, default_value_t = PathsOptions::default().draws)]
+        #[arg(long, default_value_t = PathsOptions::default().draws, value_parser = parse_positive)]
         draws: usize,
         /// Seed of the random sets of blocks.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Test samples in the batch the gradients are measured on (the first ones of the test
         /// split).
-        #[arg(long, default_value_t = PathsOptions::default().samples)]
+        #[arg(long, default_value_t = PathsOptions::default().samples, value_parser = parse_positive)]
         samples: usize,
         /// Compute backend.
         #[arg(long, value_enum, default_value_t = Backend::Flex)]
@@ -233,7 +242,6 @@ fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
         None => Shard::WHOLE,
     };
     let jobs = match args.jobs {
-        Some(0) => anyhow::bail!("invalid value 0 for --jobs: give at least 1"),
         Some(jobs) => jobs,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };

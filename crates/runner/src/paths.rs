@@ -322,6 +322,13 @@ pub fn run_paths(sweep_dir: &Path, options: &PathsOptions) -> Result<Vec<PathBuf
     let dataset = load_dataset(sweep.dataset)?;
     let device = options.backend.device()?.autodiff();
     let samples = options.samples.min(dataset.test.len());
+    if samples < options.samples {
+        tracing::warn!(
+            requested = options.samples,
+            used = samples,
+            "--samples is larger than the test split; using every test sample"
+        );
+    }
     let indices: Vec<usize> = (0..samples).collect();
     let batch_tensors = batch(&dataset.test, &indices, &device);
 

@@ -214,7 +214,7 @@ fn lesion_and_paths_on_tiny_sweep() {
     }
 
     let zero_draws = resdepth(&["lesion", path_arg(&sweep_dir), "--draws", "0"]);
-    assert_eq!(zero_draws.status.code(), Some(1));
+    assert_eq!(zero_draws.status.code(), Some(2));
     assert!(
         stderr(&zero_draws).contains("--draws"),
         "{}",

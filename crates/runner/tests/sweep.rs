@@ -564,7 +564,7 @@ fn bad_flags_are_rejected() {
     let scratch = tempfile::tempdir().unwrap();
     let results = scratch.path().join("results");
     let output = sweep(Path::new(SMOKE_CONFIG), &results, &["--jobs", "0"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--jobs"), "{}", stderr(&output));
     let output = sweep(Path::new(SMOKE_CONFIG), &results, &["--backend", "tpu"]);
     assert_eq!(output.status.code(), Some(2));
