@@ -4,6 +4,7 @@
 
 mod analysis;
 pub mod backend;
+pub mod bench;
 pub mod charts;
 pub mod config;
 pub mod lesion;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use model::Variant;
 use runner::backend::Backend;
+use runner::bench::{BenchCase, time_case};
 use runner::config::SweepConfig;
 use runner::lesion::{LESION_FILE, LesionOptions, run_lesion};
 use runner::paths::{PATHS_FILE, PathsOptions, run_paths};
@@ -31,6 +33,16 @@ const EXIT_DIVERGED: u8 = 3;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Parses a variant name (`plain`, `plain-bn`, `residual`, `residual-bn`), for clap.
+fn parse_variant(text: &str) -> Result<Variant, String> {
+    let variant = Variant::ALL
+        .into_iter()
+        .find(|variant| variant.name() == text);
+    variant.ok_or_else(|| {
+        format!("unknown variant {text:?}: expected plain, plain-bn, residual or residual-bn")
+    })
 }
 
 /// Parses a count that must be at least 1, for clap.
@@ -87,6 +99,31 @@ enum Command {
         /// when stderr is not a terminal).
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Time training steps of MLPs on one thread and print one JSON line per case, in the
+    /// format of scripts/bench_pytorch.py.
+    Bench {
+        /// Hidden-layer widths.
+        #[arg(long, value_delimiter = ',', default_values_t = [100, 256, 1024], value_parser = parse_positive)]
+        widths: Vec<usize>,
+        /// Numbers of blocks.
+        #[arg(long, value_delimiter = ',', default_values_t = [4, 16, 64], value_parser = parse_positive)]
+        depths: Vec<usize>,
+        /// Variants.
+        #[arg(long, value_delimiter = ',', default_values = ["plain", "plain-bn", "residual", "residual-bn"], value_parser = parse_variant)]
+        variants: Vec<Variant>,
+        /// Samples per step.
+        #[arg(long, default_value_t = 100, value_parser = parse_positive)]
+        batch_size: usize,
+        /// Steps per timed block; as many again run first as warm-up.
+        #[arg(long, default_value_t = 20, value_parser = parse_positive)]
+        steps: usize,
+        /// Timed blocks; the median is reported.
+        #[arg(long, default_value_t = 3, value_parser = parse_positive)]
+        repeats: usize,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
     },
     /// Redraw the charts and tables of a sweep, a shattered-gradients experiment, a lesion
     /// study or a path analysis from its stored results, without training or measuring.
@@ -227,6 +264,34 @@ fn shattered_command(config_path: PathBuf, results: PathBuf, quiet: bool) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
+fn bench_command(
+    widths: &[usize],
+    depths: &[usize],
+    variants: &[Variant],
+    batch_size: usize,
+    steps: usize,
+    repeats: usize,
+    backend: Backend,
+) -> Result<ExitCode> {
+    let device = backend.device()?.autodiff();
+    for &width in widths {
+        for &depth in depths {
+            for &variant in variants {
+                let case = BenchCase {
+                    variant,
+                    width,
+                    depth,
+                };
+                let result = time_case(case, batch_size, steps, repeats, &device);
+                let mut line = serde_json::to_value(&result)?;
+                line["framework"] = format!("resdepth-{}", backend.name()).into();
+                println!("{line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     let config = SweepConfig::load(&args.config)?;
     let shattered = args.results.join(&config.name).join(RESULTS_FILE);
@@ -305,7 +370,10 @@ fn main() -> ExitCode {
     let quiet = match &cli.command {
         Command::Sweep(args) => args.quiet,
         Command::Shattered { quiet, .. } => *quiet,
-        Command::Plot { .. } | Command::Lesion { .. } | Command::Paths { .. } => false,
+        Command::Plot { .. }
+        | Command::Lesion { .. }
+        | Command::Paths { .. }
+        | Command::Bench { .. } => false,
     };
     // The analyses have no progress bar and log each measured run.
     let analysis = matches!(cli.command, Command::Lesion { .. } | Command::Paths { .. });
@@ -320,6 +388,17 @@ fn main() -> ExitCode {
             quiet,
         } => shattered_command(config, results, quiet),
         Command::Plot { results } => plot(&results).map(|()| ExitCode::SUCCESS),
+        Command::Bench {
+            widths,
+            depths,
+            variants,
+            batch_size,
+            steps,
+            repeats,
+            backend,
+        } => bench_command(
+            &widths, &depths, &variants, batch_size, steps, repeats, backend,
+        ),
         Command::Lesion {
             results,
             draws,
