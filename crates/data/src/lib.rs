@@ -23,7 +23,7 @@ impl Split {
         self.labels.len()
     }
 
-    /// Returns true when the split holds no samples.
+    /// Returns true when the split has no samples.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 /// How the weights and biases of a linear layer are drawn.
 ///
 /// `fan_in` is the layer's number of inputs. These follow PyTorch's `torch.nn.init`, not burn's
-/// `Initializer`, whose Kaiming variants use `std = gain / sqrt(fan_in)` with `gain = 1` unless
-/// told otherwise and also draw the bias.
+/// `Initializer`, whose Kaiming variants use `std = gain / sqrt(fan_in)` with `gain = 1` by
+/// default and also draw the bias.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitScheme {

@@ -91,7 +91,7 @@ impl Block {
 /// pre-activation so that the last block's output is normalised and rectified like every other.
 ///
 /// With He initialisation and no batch norm, each residual block adds a branch whose variance
-/// equals that of its input, so the variance of `h_k` doubles per block at initialisation; a
+/// equals that of its input, so the variance of `h_k` doubles per block at initialisation. A
 /// plain network keeps it roughly constant. With batch norm each branch adds about unit variance,
 /// so the residual stream's variance grows linearly in `k`.
 #[derive(Module, Debug)]

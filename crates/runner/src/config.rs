@@ -362,23 +362,34 @@ impl Checker<'_> {
     }
 }
 
+/// Reads a config file's text, with an error that names the file.
+pub(crate) fn read_config_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Parses TOML text into a raw config that mirrors the file; `path` names the file in errors.
+pub(crate) fn parse_raw_config<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|error| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: error.to_string().trim_end().to_string(),
+    })
+}
+
 impl SweepConfig {
     /// Reads and validates a sweep config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_config_text(path)?, path)
     }
 
     /// Parses and validates TOML text; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let raw: RawSweepConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: error.to_string().trim_end().to_string(),
-        })?;
-        Self::from_raw(raw, path)
+        Self::from_raw(parse_raw_config(text, path)?, path)
     }
 
     /// Checks every value of `raw` and fills in defaults; `path` names the file in errors.

@@ -10,8 +10,8 @@
 //! The gradient carried by the paths of length `k` is measured as Veit et al. did. First `k`
 //! blocks are drawn at random. The backward pass then goes through the branch of those blocks
 //! only and through the shortcut of all others ([`BlockRoute::BranchGradientOnly`] and
-//! [`BlockRoute::ShortcutGradientOnly`], forward values unchanged), and the gradient of the loss
-//! with respect to the first block's input `h_0` is read. Averaged over draws, this is the
+//! [`BlockRoute::ShortcutGradientOnly`]), while forward values stay unchanged. The gradient of
+//! the loss with respect to the first block's input `h_0` is then read. Averaged over draws, this is the
 //! gradient magnitude of one path of length `k`. Times `C(n, k)`, it is the total gradient that
 //! paths of length `k` contribute.
 //!

@@ -9,7 +9,7 @@ use std::path::Path;
 use model::{InitScheme, MlpConfig, Variant};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Checker, ConfigError};
+use crate::config::{Checker, ConfigError, parse_raw_config, read_config_text};
 
 /// Default number of inputs on the grid.
 pub const DEFAULT_INPUT_COUNT: usize = 256;
@@ -116,19 +116,12 @@ pub fn hidden_layers_to_depth(hidden_layers: usize) -> usize {
 impl ShatteredConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_config_text(path)?, path)
     }
 
     /// Parses and validates TOML text; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let raw: RawShatteredConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: error.to_string().trim_end().to_string(),
-        })?;
+        let raw: RawShatteredConfig = parse_raw_config(text, path)?;
         Self::from_raw(raw, path)
     }
 
