@@ -6,10 +6,11 @@ use burn::tensor::{Device, Tensor};
 
 use crate::Mode;
 
-/// Batch normalisation over the feature axis of `[batch, features]` inputs (Ioffe & Szegedy 2015).
+/// Batch normalisation over axis 1 of `[batch, features]` or `[batch, channels, height, width]`
+/// inputs (Ioffe & Szegedy 2015).
 ///
 /// `y = gamma * (x - mean) / sqrt(var + epsilon) + beta`, with the batch's mean and biased
-/// variance in [`Mode::Train`] and the running statistics in [`Mode::Eval`]. The running
+/// variance (over the batch and, for images, every position) in [`Mode::Train`] and the running statistics in [`Mode::Eval`]. The running
 /// statistics follow PyTorch's `BatchNorm1d`: `running = (1 - momentum) * running + momentum *
 /// batch`, where the running variance takes the unbiased batch variance. burn 0.22's `BatchNorm`
 /// takes the biased one and switches mode through a module flag, so this module exists to take
@@ -46,20 +47,20 @@ impl BatchNorm {
         }
     }
 
-    /// Normalises `input` of shape `[batch, features]`.
+    /// Normalises `input` of shape `[batch, features, ...]` along axis 1.
     ///
     /// # Panics
     ///
-    /// In [`Mode::Train`], if the batch has fewer than two samples (the unbiased variance is
-    /// undefined), as PyTorch does.
-    pub fn forward(&self, input: Tensor<2>, mode: Mode) -> Tensor<2> {
+    /// In [`Mode::Train`], if there are fewer than two values per feature (the unbiased variance
+    /// is undefined), as PyTorch does.
+    pub fn forward<const D: usize>(&self, input: Tensor<D>, mode: Mode) -> Tensor<D> {
         match mode {
             Mode::Train => self.forward_train(input),
             Mode::Eval => self.forward_eval(input),
         }
     }
 
-    fn forward_eval(&self, input: Tensor<2>) -> Tensor<2> {
+    fn forward_eval<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let device = input.device();
         let mean = self.running_mean.value_sync().to_device(&device);
         let variance = self.running_var.value_sync().to_device(&device);
@@ -73,16 +74,18 @@ impl BatchNorm {
         )
     }
 
-    fn forward_train(&self, input: Tensor<2>) -> Tensor<2> {
-        let [batch_size, _] = input.dims();
+    fn forward_train<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let dims = input.dims();
+        let count: usize = dims.iter().product::<usize>() / dims[1];
         assert!(
-            batch_size > 1,
-            "batch norm in train mode needs at least 2 samples per batch, got {batch_size}"
+            count > 1,
+            "batch norm in train mode needs at least 2 samples per batch, got {count} values per \
+             feature"
         );
         let device = input.device();
         let result = batch_norm_train(input, self.gamma.val(), self.beta.val(), self.epsilon);
 
-        let unbiased = batch_size as f64 / (batch_size - 1) as f64;
+        let unbiased = count as f64 / (count - 1) as f64;
         let batch_variance = result.variance.detach().mul_scalar(unbiased);
         let running_mean = self.running_mean.value_sync().to_device(&device);
         let running_var = self.running_var.value_sync().to_device(&device);

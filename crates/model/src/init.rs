@@ -100,6 +100,48 @@ impl InitScheme {
         invalid(bias_variance).then_some((keys[1], bias_variance))
     }
 
+    /// Draws `weight_count` weights and `bias_count` biases for a layer with `fan_in` inputs per
+    /// output (a linear layer's input size; a convolution's input channels times its kernel
+    /// area).
+    pub fn draw(
+        self,
+        fan_in: usize,
+        weight_count: usize,
+        bias_count: usize,
+        rng: &mut ParamRng,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let fan_in = fan_in as f64;
+        match self {
+            InitScheme::KaimingNormal => (
+                rng.normal((2.0 / fan_in).sqrt(), weight_count),
+                vec![0.0; bias_count],
+            ),
+            InitScheme::KaimingUniform => (
+                rng.uniform((6.0 / fan_in).sqrt(), weight_count),
+                vec![0.0; bias_count],
+            ),
+            InitScheme::PytorchDefault => {
+                let bound = 1.0 / fan_in.sqrt();
+                let weight = rng.uniform(bound, weight_count);
+                (weight, rng.uniform(bound, bias_count))
+            }
+            InitScheme::Normal {
+                weight_variance,
+                bias_variance,
+            } => {
+                let weight = rng.normal((weight_variance / fan_in).sqrt(), weight_count);
+                (weight, rng.normal(bias_variance.sqrt(), bias_count))
+            }
+            InitScheme::NormalFixed {
+                weight_variance,
+                bias_variance,
+            } => {
+                let weight = rng.normal(weight_variance.sqrt(), weight_count);
+                (weight, rng.normal(bias_variance.sqrt(), bias_count))
+            }
+        }
+    }
+
     /// Draws a linear layer `d_input -> d_output` with this scheme.
     ///
     /// The weight is stored as `[d_input, d_output]` (burn's row layout, `y = x W + b`).
@@ -110,38 +152,7 @@ impl InitScheme {
         rng: &mut ParamRng,
         device: &Device,
     ) -> Linear {
-        let fan_in = d_input as f64;
-        let count = d_input * d_output;
-        let (weight, bias) = match self {
-            InitScheme::KaimingNormal => (
-                rng.normal((2.0 / fan_in).sqrt(), count),
-                vec![0.0; d_output],
-            ),
-            InitScheme::KaimingUniform => (
-                rng.uniform((6.0 / fan_in).sqrt(), count),
-                vec![0.0; d_output],
-            ),
-            InitScheme::PytorchDefault => {
-                let bound = 1.0 / fan_in.sqrt();
-                let weight = rng.uniform(bound, count);
-                (weight, rng.uniform(bound, d_output))
-            }
-            InitScheme::Normal {
-                weight_variance,
-                bias_variance,
-            } => {
-                let weight = rng.normal((weight_variance / fan_in).sqrt(), count);
-                (weight, rng.normal(bias_variance.sqrt(), d_output))
-            }
-            InitScheme::NormalFixed {
-                weight_variance,
-                bias_variance,
-            } => {
-                let weight = rng.normal(weight_variance.sqrt(), count);
-                (weight, rng.normal(bias_variance.sqrt(), d_output))
-            }
-        };
-
+        let (weight, bias) = self.draw(d_input, d_input * d_output, d_output, rng);
         let weight = Tensor::<2>::from_data(TensorData::new(weight, [d_input, d_output]), device);
         let bias = Tensor::<1>::from_data(TensorData::new(bias, [d_output]), device);
         Linear {

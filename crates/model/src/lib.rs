@@ -9,12 +9,16 @@
 //! [`Device`](burn::tensor::Device) their tensors live on.
 
 mod batch_norm;
+mod cnn;
 mod init;
 mod mlp;
+mod network;
 
 pub use batch_norm::BatchNorm;
+pub use cnn::{Cnn, CnnConfig, Conv, ConvBlock, ConvNorm, NamedWeight, Shortcut};
 pub use init::{InitScheme, ParamRng};
 pub use mlp::{Block, BlockRoute, ForwardHooks, Mlp, MlpConfig};
+pub use network::{Network, WeightNorm};
 
 use serde::{Deserialize, Serialize};
 
