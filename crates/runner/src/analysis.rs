@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::config::Family;
 use crate::results::{RunRecord, RunStatus, SweepDir, SweepResults};
 use crate::train::MODEL_FILE;
 
@@ -24,14 +25,21 @@ const MAX_LISTED_RUNS: usize = 5;
 /// them, or only those of the residual variants when `residual_only` is set.
 ///
 /// Fails, before anything is computed or written, when `sweep_dir` is not a sweep's results
-/// folder, when no such run completed, or when one of them has no stored network (runs trained
-/// before weights were stored).
+/// folder, when no such run completed, when one of them has no stored network (runs trained
+/// before weights were stored), or when it is not a sweep of MLPs.
 pub(crate) fn completed_runs(
     sweep_dir: &Path,
     residual_only: bool,
 ) -> Result<(SweepResults, Vec<TrainedRun>)> {
     let dir = SweepDir::new(sweep_dir);
     let mut results = dir.load()?;
+    if results.manifest.sweep.family != Family::Mlp {
+        bail!(
+            "{} holds a sweep of convolutional networks; lesion and path analyses take MLP \
+             sweeps, whose blocks all map width -> width",
+            sweep_dir.display()
+        );
+    }
     let records = std::mem::take(&mut results.runs);
     let kind = if residual_only { "residual " } else { "" };
     let records: Vec<RunRecord> = records

@@ -193,6 +193,9 @@ pub(crate) const REFERENCE_COLOUR: RGBColor = RGBColor(110, 110, 110);
 pub(crate) fn dataset_title(dataset: DatasetName) -> &'static str {
     match dataset {
         DatasetName::Mnist1d => "MNIST-1D",
+        DatasetName::Mnist => "MNIST",
+        DatasetName::FashionMnist => "Fashion-MNIST",
+        DatasetName::Cifar10 => "CIFAR-10",
     }
 }
 

@@ -7,7 +7,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use model::{InitScheme, Variant};
+use data::Normalisation;
+use model::{CnnConfig, InitScheme, Shortcut, Variant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -49,19 +50,44 @@ pub struct RawSweepConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDataset {
-    /// Dataset name: `mnist1d`.
+    /// Dataset name: `mnist1d`, `fashion-mnist`, `mnist` or `cifar10`.
     pub name: String,
+    /// Folder holding the dataset's files, relative to the config file or absolute. Required
+    /// for `mnist` and `cifar10`; `fashion-mnist` defaults to the Debian package's folder.
+    pub path: Option<String>,
+    /// Train on the first this many training samples. Default: all.
+    pub train_samples: Option<i64>,
+    /// Evaluate on the first this many test samples. Default: all.
+    pub test_samples: Option<i64>,
+    /// `none`, `per-channel` or `per-pixel-mean`, with statistics of the training samples used.
+    /// Default: `per-channel` for images, `none` for MNIST-1D.
+    pub normalisation: Option<Normalisation>,
+    /// Random crops and flips of each training batch. Default: none.
+    pub augmentation: Option<RawAugmentation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAugmentation {
+    /// Zeros added on each side before a random crop of the original size.
+    pub pad: i64,
+    /// Flip horizontally with probability 1/2.
+    pub flip: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    /// Network family: `mlp`.
+    /// Network family: `mlp` or `cnn`.
     pub family: String,
-    /// Width of every hidden layer.
-    pub width: i64,
+    /// MLP: width of every hidden layer (required). CNN: filters in the first stage
+    /// (default 16).
+    pub width: Option<i64>,
     /// Weight initialisation. Default: `kaiming-normal`.
     pub init: Option<InitScheme>,
+    /// CNN only: `a` (zero-padded identity) or `b` (projection) where a stage changes shape.
+    /// Default: `a`.
+    pub shortcut: Option<Shortcut>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,15 +110,26 @@ pub struct RawTraining {
     pub weight_decay: Option<f64>,
     pub batch_size: i64,
     pub num_epochs: i64,
-    /// Optional step schedule: multiply the learning rate by `gamma` every `step_size` epochs.
+    /// Optional step schedule: multiply the learning rate by `gamma` every `step_size` epochs,
+    /// or at each epoch listed in `milestones`.
     pub schedule: Option<RawSchedule>,
+    /// Optional warm-up: train the first `epochs` epochs at `learning_rate`.
+    pub warmup: Option<RawWarmup>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSchedule {
-    pub step_size: i64,
+    pub step_size: Option<i64>,
+    pub milestones: Option<Vec<i64>>,
     pub gamma: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarmup {
+    pub epochs: i64,
+    pub learning_rate: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,21 +146,96 @@ pub struct RawProbe {
 pub enum DatasetName {
     /// MNIST-1D (Greydanus 2020), generated in-process with the reference defaults.
     Mnist1d,
+    /// MNIST digits, from IDX files.
+    Mnist,
+    /// Fashion-MNIST (Xiao et al. 2017), from IDX files.
+    FashionMnist,
+    /// CIFAR-10, from the binary version's files.
+    Cifar10,
 }
 
 impl DatasetName {
+    /// Every dataset, in the order error messages list them.
+    pub const ALL: [DatasetName; 4] = [
+        DatasetName::Mnist1d,
+        DatasetName::FashionMnist,
+        DatasetName::Mnist,
+        DatasetName::Cifar10,
+    ];
+
+    /// Returns the name used in configs, for example `fashion-mnist`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetName::Mnist1d => "mnist1d",
+            DatasetName::Mnist => "mnist",
+            DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Cifar10 => "cifar10",
+        }
+    }
+
+    /// Returns the shape of one sample: `[40]`, or `[channels, height, width]` for images.
+    pub fn sample_shape(self) -> Vec<usize> {
+        match self {
+            DatasetName::Mnist1d => vec![40],
+            DatasetName::Mnist | DatasetName::FashionMnist => vec![1, 28, 28],
+            DatasetName::Cifar10 => vec![3, 32, 32],
+        }
+    }
+
     /// Returns the number of values in one sample.
     pub fn sample_size(self) -> usize {
-        match self {
-            DatasetName::Mnist1d => 40,
-        }
+        self.sample_shape().iter().product()
     }
 
     /// Returns the number of classes.
     pub fn num_classes(self) -> usize {
-        match self {
-            DatasetName::Mnist1d => 10,
+        10
+    }
+
+    /// Returns true for the image datasets.
+    pub fn is_image(self) -> bool {
+        self != DatasetName::Mnist1d
+    }
+}
+
+/// Random crops and flips applied to each training batch (He et al. 2016: pad 4, flip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AugmentationConfig {
+    /// Zeros added on each side before a random crop of the original size.
+    pub pad: usize,
+    /// Flip horizontally with probability 1/2.
+    pub flip: bool,
+}
+
+/// Choice and transformation of a run's training and test samples. The default (every
+/// sample, no normalisation, no augmentation) is MNIST-1D's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DataOptions {
+    /// Train on the first this many training samples; `None` uses all.
+    pub train_samples: Option<usize>,
+    /// Evaluate on the first this many test samples; `None` uses all.
+    pub test_samples: Option<usize>,
+    /// Normalisation with statistics of the training samples used.
+    pub normalisation: Normalisation,
+    /// Augmentation of training batches.
+    pub augmentation: Option<AugmentationConfig>,
+}
+
+impl Default for DataOptions {
+    fn default() -> Self {
+        Self {
+            train_samples: None,
+            test_samples: None,
+            normalisation: Normalisation::None,
+            augmentation: None,
         }
+    }
+}
+
+impl DataOptions {
+    /// Returns true for the default options, which run configs leave out.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -133,19 +245,41 @@ impl DatasetName {
 pub enum Family {
     /// [`model::Mlp`].
     Mlp,
+    /// [`model::Cnn`]; depths count weighted layers, `6n + 2`.
+    Cnn,
 }
 
-/// Step learning-rate schedule (PyTorch's `StepLR`, stepped once per epoch).
+/// Learning-rate schedule, stepped once per epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Schedule {
+    /// PyTorch's `StepLR`: multiply by `gamma` every `step_size` epochs.
+    Step {
+        /// Epochs between two decays.
+        step_size: usize,
+        /// Factor applied at each decay.
+        gamma: f64,
+    },
+    /// PyTorch's `MultiStepLR`: multiply by `gamma` after each epoch listed.
+    Milestones {
+        /// Epochs after which the rate decays, increasing.
+        milestones: Vec<usize>,
+        /// Factor applied at each decay.
+        gamma: f64,
+    },
+}
+
+/// A constant learning rate for the first epochs (He et al. 2016 warm up ResNet-110 at 0.01).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct StepSchedule {
-    /// Epochs between two decays.
-    pub step_size: usize,
-    /// Factor applied at each decay.
-    pub gamma: f64,
+pub struct Warmup {
+    /// Epochs at the warm-up rate.
+    pub epochs: usize,
+    /// Learning rate during warm-up.
+    pub learning_rate: f64,
 }
 
 /// The validated training recipe shared by every run of a sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingConfig {
     /// Learning rate of SGD at epoch 0.
     pub learning_rate: f64,
@@ -158,16 +292,28 @@ pub struct TrainingConfig {
     /// Passes over the training set.
     pub num_epochs: usize,
     /// Learning-rate schedule; `None` keeps it constant.
-    pub schedule: Option<StepSchedule>,
+    pub schedule: Option<Schedule>,
+    /// Warm-up before the schedule; `None` starts at `learning_rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Warmup>,
 }
 
 impl TrainingConfig {
     /// Returns the learning rate used during `epoch` (counted from 1).
     pub fn learning_rate_at(&self, epoch: usize) -> f64 {
-        match self.schedule {
-            Some(schedule) => {
-                let decays = (epoch - 1) / schedule.step_size;
-                self.learning_rate * schedule.gamma.powi(decays as i32)
+        if let Some(warmup) = self.warmup
+            && epoch <= warmup.epochs
+        {
+            return warmup.learning_rate;
+        }
+        match &self.schedule {
+            Some(Schedule::Step { step_size, gamma }) => {
+                let decays = (epoch - 1) / step_size;
+                self.learning_rate * gamma.powi(decays as i32)
+            }
+            Some(Schedule::Milestones { milestones, gamma }) => {
+                let decays = milestones.iter().filter(|&&m| m < epoch).count();
+                self.learning_rate * gamma.powi(decays as i32)
             }
             None => self.learning_rate,
         }
@@ -179,9 +325,17 @@ impl TrainingConfig {
 pub struct SweepConfig {
     pub name: String,
     pub dataset: DatasetName,
+    /// Folder of the dataset's files, resolved against the config file's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "DataOptions::is_default")]
+    pub data: DataOptions,
     pub family: Family,
     pub width: usize,
     pub init: InitScheme,
+    /// CNN only: the shortcut where a stage changes shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortcut: Option<Shortcut>,
     pub variants: Vec<Variant>,
     pub depths: Vec<usize>,
     pub seeds: Vec<u64>,
@@ -194,17 +348,39 @@ pub struct SweepConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub dataset: DatasetName,
+    #[serde(default, skip_serializing_if = "DataOptions::is_default")]
+    pub data: DataOptions,
     pub family: Family,
     pub variant: Variant,
+    /// MLP: blocks. CNN: weighted layers, `6n + 2`.
     pub depth: usize,
+    /// MLP: width of every hidden layer. CNN: filters in the first stage.
     pub width: usize,
     pub init: InitScheme,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortcut: Option<Shortcut>,
     pub seed: u64,
     pub training: TrainingConfig,
     pub probe_batch_size: usize,
 }
 
 impl RunConfig {
+    /// Returns the CNN of this run for images of `sample_shape` `[channels, height, width]`, or
+    /// `None` for an MLP.
+    pub fn cnn_config(&self, sample_shape: &[usize], num_classes: usize) -> Option<CnnConfig> {
+        let blocks_per_stage = CnnConfig::blocks_for_layers(self.depth)?;
+        (self.family == Family::Cnn).then(|| CnnConfig {
+            in_channels: sample_shape[0],
+            image_size: [sample_shape[1], sample_shape[2]],
+            base_width: self.width,
+            blocks_per_stage,
+            num_classes,
+            variant: self.variant,
+            shortcut: self.shortcut.unwrap_or(Shortcut::ZeroPad),
+            init: self.init,
+        })
+    }
+
     /// Returns the run's id: readable fields, then a hash of the whole resolved config, so that
     /// changing any setting gives a new id and an unchanged run keeps its results.
     pub fn id(&self) -> String {
@@ -354,6 +530,119 @@ impl Checker<'_> {
         Ok(seeds)
     }
 
+    /// Checks the `[dataset]` table of an existing dataset and returns the data folder (resolved
+    /// against the config file's folder) and the sample options.
+    fn data(
+        &self,
+        dataset: DatasetName,
+        raw: &RawDataset,
+    ) -> Result<(Option<PathBuf>, DataOptions), ConfigError> {
+        let data_path = match (dataset, &raw.path) {
+            (DatasetName::Mnist1d, Some(path)) => {
+                return Err(self.fail(
+                    "dataset.path",
+                    format!("{path:?}"),
+                    "MNIST-1D is generated, not read from files; remove `path`",
+                ));
+            }
+            (_, Some(path)) => {
+                let folder = self.path.parent().unwrap_or(Path::new(""));
+                Some(folder.join(path))
+            }
+            (DatasetName::Mnist | DatasetName::Cifar10, None) => {
+                return Err(self.fail(
+                    "dataset.path",
+                    "(missing)",
+                    &format!(
+                        "name the folder holding the {} files, for example `path = \"/data/{}\"`",
+                        dataset.name(),
+                        dataset.name()
+                    ),
+                ));
+            }
+            _ => None,
+        };
+        let samples = |key: &str, value: Option<i64>| match value {
+            Some(value) => self.positive(key, value).map(Some),
+            None => Ok(None),
+        };
+        let normalisation = match (dataset, raw.normalisation) {
+            (DatasetName::Mnist1d, None | Some(Normalisation::None)) => Normalisation::None,
+            (DatasetName::Mnist1d, Some(other)) => {
+                return Err(self.fail(
+                    "dataset.normalisation",
+                    format!("{other:?}"),
+                    "MNIST-1D is used as generated; remove `normalisation`",
+                ));
+            }
+            (_, normalisation) => normalisation.unwrap_or(Normalisation::PerChannel),
+        };
+        let augmentation = match &raw.augmentation {
+            Some(_) if !dataset.is_image() => {
+                return Err(self.fail(
+                    "dataset.augmentation",
+                    "{ ... }",
+                    "crops and flips apply to image datasets only; remove `augmentation`",
+                ));
+            }
+            Some(augmentation) => {
+                if !(0..=64).contains(&augmentation.pad) {
+                    return Err(self.fail(
+                        "dataset.augmentation.pad",
+                        augmentation.pad,
+                        "must be 0 to 64 pixels (He et al. 2016 use 4)",
+                    ));
+                }
+                Some(AugmentationConfig {
+                    pad: augmentation.pad as usize,
+                    flip: augmentation.flip,
+                })
+            }
+            None => None,
+        };
+        let options = DataOptions {
+            train_samples: samples("dataset.train_samples", raw.train_samples)?,
+            test_samples: samples("dataset.test_samples", raw.test_samples)?,
+            normalisation,
+            augmentation,
+        };
+        Ok((data_path, options))
+    }
+
+    /// Checks a step schedule: `step_size` or increasing `milestones`, and a positive `gamma`.
+    fn schedule(&self, raw: RawSchedule) -> Result<Schedule, ConfigError> {
+        let gamma = self.positive_float("training.schedule.gamma", raw.gamma)?;
+        match (raw.step_size, raw.milestones) {
+            (Some(step_size), None) => Ok(Schedule::Step {
+                step_size: self.positive("training.schedule.step_size", step_size)?,
+                gamma,
+            }),
+            (None, Some(milestones)) => {
+                let key = "training.schedule.milestones";
+                self.non_empty(key, &milestones)?;
+                let mut checked: Vec<usize> = Vec::new();
+                for (index, &milestone) in milestones.iter().enumerate() {
+                    let key = format!("{key}[{index}]");
+                    let milestone = self.positive(&key, milestone)?;
+                    if checked.last().is_some_and(|&last| milestone <= last) {
+                        return Err(self.fail(&key, milestone, "milestones must increase"));
+                    }
+                    checked.push(milestone);
+                }
+                Ok(Schedule::Milestones {
+                    milestones: checked,
+                    gamma,
+                })
+            }
+            _ => Err(self.fail(
+                "training.schedule",
+                "{ ... }",
+                "give exactly one of `step_size` (decay every so many epochs) and `milestones` \
+                 (decay after the epochs listed)",
+            )),
+        }
+    }
+
     pub(crate) fn non_empty<T>(&self, key: &str, values: &[T]) -> Result<(), ConfigError> {
         if values.is_empty() {
             return Err(self.fail(key, "[]", "must list at least one value"));
@@ -398,27 +687,62 @@ impl SweepConfig {
 
         let name = check.name(raw.name)?;
 
-        let dataset = match raw.dataset.name.as_str() {
-            "mnist1d" => DatasetName::Mnist1d,
-            other => {
-                return Err(check.fail(
-                    "dataset.name",
-                    format!("{other:?}"),
-                    "unknown dataset; expected \"mnist1d\"",
-                ));
-            }
+        let raw_dataset = raw.dataset;
+        let Some(dataset) = DatasetName::ALL
+            .into_iter()
+            .find(|dataset| dataset.name() == raw_dataset.name)
+        else {
+            return Err(check.fail(
+                "dataset.name",
+                format!("{:?}", raw_dataset.name),
+                "unknown dataset; expected \"mnist1d\", \"fashion-mnist\", \"mnist\" or \"cifar10\"",
+            ));
         };
+        let (data_path, data) = check.data(dataset, &raw_dataset)?;
+
         let family = match raw.model.family.as_str() {
             "mlp" => Family::Mlp,
+            "cnn" => Family::Cnn,
             other => {
                 return Err(check.fail(
                     "model.family",
                     format!("{other:?}"),
-                    "unknown family; expected \"mlp\"",
+                    "unknown family; expected \"mlp\" or \"cnn\"",
                 ));
             }
         };
-        let width = check.positive("model.width", raw.model.width)?;
+        let width = match (family, raw.model.width) {
+            (_, Some(width)) => check.positive("model.width", width)?,
+            (Family::Cnn, None) => 16,
+            (Family::Mlp, None) => {
+                return Err(check.fail(
+                    "model.width",
+                    "(missing)",
+                    "an MLP needs the width of its hidden layers, for example `width = 100`",
+                ));
+            }
+        };
+        let shortcut = match (family, raw.model.shortcut) {
+            (Family::Cnn, shortcut) => Some(shortcut.unwrap_or(Shortcut::ZeroPad)),
+            (Family::Mlp, None) => None,
+            (Family::Mlp, Some(shortcut)) => {
+                return Err(check.fail(
+                    "model.shortcut",
+                    format!("{shortcut:?}"),
+                    "applies to `family = \"cnn\"` only; remove it",
+                ));
+            }
+        };
+        if family == Family::Cnn && !dataset.is_image() {
+            return Err(check.fail(
+                "model.family",
+                "\"cnn\"",
+                &format!(
+                    "needs an image dataset, and {} is not one; use \"mlp\"",
+                    dataset.name()
+                ),
+            ));
+        }
         let init = raw.model.init.unwrap_or(InitScheme::KaimingNormal);
         if let Some((key, value)) = init.invalid_variance() {
             let key = format!("model.init.{key}");
@@ -427,6 +751,17 @@ impl SweepConfig {
 
         let variants = check.variants("sweep.variants", &raw.sweep.variants)?;
         let depths = check.distinct_positive("sweep.depths", &raw.sweep.depths)?;
+        if family == Family::Cnn {
+            for (index, &depth) in depths.iter().enumerate() {
+                if CnnConfig::blocks_for_layers(depth).is_none() {
+                    return Err(check.fail(
+                        &format!("sweep.depths[{index}]"),
+                        depth,
+                        "a CNN has 6n + 2 weighted layers (8, 14, 20, 32, 44, 56, 110, ...)",
+                    ));
+                }
+            }
+        }
         let seeds = check.seeds("sweep.seeds", &raw.sweep.seeds)?;
 
         let training = raw.training;
@@ -456,9 +791,14 @@ impl SweepConfig {
         let batch_size = check.positive("training.batch_size", training.batch_size)?;
         let num_epochs = check.positive("training.num_epochs", training.num_epochs)?;
         let schedule = match training.schedule {
-            Some(schedule) => Some(StepSchedule {
-                step_size: check.positive("training.schedule.step_size", schedule.step_size)?,
-                gamma: check.positive_float("training.schedule.gamma", schedule.gamma)?,
+            Some(schedule) => Some(check.schedule(schedule)?),
+            None => None,
+        };
+        let warmup = match training.warmup {
+            Some(warmup) => Some(Warmup {
+                epochs: check.positive("training.warmup.epochs", warmup.epochs)?,
+                learning_rate: check
+                    .positive_float("training.warmup.learning_rate", warmup.learning_rate)?,
             }),
             None => None,
         };
@@ -480,9 +820,12 @@ impl SweepConfig {
         Ok(SweepConfig {
             name,
             dataset,
+            data_path,
+            data,
             family,
             width,
             init,
+            shortcut,
             variants,
             depths,
             seeds,
@@ -493,6 +836,7 @@ impl SweepConfig {
                 batch_size,
                 num_epochs,
                 schedule,
+                warmup,
             },
             probe_batch_size,
         })
@@ -506,13 +850,15 @@ impl SweepConfig {
                 for &seed in &self.seeds {
                     runs.push(RunConfig {
                         dataset: self.dataset,
+                        data: self.data,
                         family: self.family,
                         variant,
                         depth,
                         width: self.width,
                         init: self.init,
+                        shortcut: self.shortcut,
                         seed,
-                        training: self.training,
+                        training: self.training.clone(),
                         probe_batch_size: self.probe_batch_size,
                     });
                 }
@@ -636,6 +982,138 @@ schedule = { step_size = 20, gamma = 0.5 }
             .unwrap_err()
             .to_string();
         assert!(error.contains("unknown field `wdith`"), "{error}");
+    }
+
+    const CNN: &str = r#"
+[dataset]
+name = "fashion-mnist"
+train_samples = 2000
+augmentation = { pad = 4, flip = true }
+[model]
+family = "cnn"
+[sweep]
+variants = ["plain-bn", "residual-bn"]
+depths = [8, 20, 56]
+seeds = [0]
+[training]
+learning_rate = 0.1
+weight_decay = 1e-4
+batch_size = 128
+num_epochs = 10
+schedule = { milestones = [5, 8], gamma = 0.1 }
+warmup = { epochs = 1, learning_rate = 0.01 }
+"#;
+
+    #[test]
+    fn cnn_config_defaults_and_schedule() {
+        let config = parse(CNN).unwrap();
+        assert_eq!(config.family, Family::Cnn);
+        assert_eq!(config.width, 16);
+        assert_eq!(config.shortcut, Some(Shortcut::ZeroPad));
+        assert_eq!(config.data_path, None);
+        assert_eq!(config.data.normalisation, Normalisation::PerChannel);
+        assert_eq!(config.data.train_samples, Some(2000));
+        let rates: Vec<f64> = (1..=10)
+            .map(|epoch| config.training.learning_rate_at(epoch))
+            .collect();
+        let expected = [0.01, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001];
+        for (rate, expected) in rates.iter().zip(expected) {
+            assert!((rate - expected).abs() < 1e-12, "{rates:?}");
+        }
+        let cnn = config.runs()[0].cnn_config(&[1, 28, 28], 10).unwrap();
+        assert_eq!((cnn.blocks_per_stage, cnn.in_channels), (1, 1));
+    }
+
+    #[test]
+    fn cnn_errors_name_key_and_value() {
+        let cases = [
+            (
+                "depths = [8, 20, 56]",
+                "depths = [8, 21]",
+                "sweep.depths[1] = 21: a CNN has 6n + 2",
+            ),
+            (
+                "name = \"fashion-mnist\"",
+                "name = \"cifar10\"",
+                "dataset.path = (missing)",
+            ),
+            (
+                "name = \"fashion-mnist\"",
+                "name = \"mnist1d\"",
+                "dataset.augmentation = { ... }: crops",
+            ),
+            ("pad = 4", "pad = -1", "dataset.augmentation.pad = -1"),
+            (
+                "train_samples = 2000",
+                "train_samples = 0",
+                "dataset.train_samples = 0",
+            ),
+            (
+                "[5, 8]",
+                "[8, 5]",
+                "training.schedule.milestones[1] = 5: milestones must increase",
+            ),
+            (
+                "milestones = [5, 8]",
+                "milestones = [5], step_size = 3",
+                "exactly one of `step_size`",
+            ),
+            ("epochs = 1,", "epochs = 0,", "training.warmup.epochs = 0"),
+            (
+                "family = \"cnn\"",
+                "family = \"mlp\"",
+                "model.width = (missing)",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            assert!(CNN.contains(from), "{from}");
+            let error = parse(&CNN.replacen(from, to, 1)).unwrap_err().to_string();
+            assert!(error.contains("experiments/depth.toml"), "{error}");
+            assert!(
+                error.contains(expected),
+                "expected {expected:?} in {error:?}"
+            );
+        }
+        let mnist1d_cnn = VALID.replacen("family = \"mlp\"", "family = \"cnn\"", 1);
+        let error = parse(&mnist1d_cnn).unwrap_err().to_string();
+        assert!(
+            error.contains("model.family = \"cnn\": needs an image"),
+            "{error}"
+        );
+        let error = parse(&VALID.replacen("width = 100", "width = 100\nshortcut = \"b\"", 1))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("model.shortcut"), "{error}");
+    }
+
+    #[test]
+    fn data_path_is_relative_to_the_config_file() {
+        let text = CNN.replacen("train_samples = 2000", "path = \"../data/fashion\"", 1);
+        let config = parse(&text).unwrap();
+        assert_eq!(
+            config.data_path,
+            Some(PathBuf::from("experiments/../data/fashion"))
+        );
+    }
+
+    #[test]
+    fn mnist1d_run_ids_match_the_committed_results() {
+        // New config keys must not change the ids of existing runs, or committed and
+        // half-finished sweeps would be retrained.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let config = SweepConfig::load(&root.join("experiments/mnist1d-depth.toml")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("results/mnist1d-depth/sweep.json")).unwrap(),
+        )
+        .unwrap();
+        let committed: Vec<&str> = manifest["run_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap())
+            .collect();
+        let ids: Vec<String> = config.runs().iter().map(RunConfig::id).collect();
+        assert_eq!(ids, committed);
     }
 
     #[test]

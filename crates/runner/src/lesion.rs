@@ -28,7 +28,7 @@ use crate::charts::{register_font, write_chart};
 use crate::config::SweepConfig;
 use crate::results::{write_atomic, write_json};
 use crate::sweep::load_dataset;
-use crate::train::{batch, load_model};
+use crate::train::{batch, load_mlp};
 
 /// Folder of the analysis inside a sweep's results folder.
 pub const LESION_DIR: &str = "lesion";
@@ -186,7 +186,7 @@ pub fn run_lesion(sweep_dir: &Path, options: &LesionOptions) -> Result<Vec<PathB
     }
     let (results, runs) = completed_runs(sweep_dir, false)?;
     let sweep = results.manifest.sweep;
-    let dataset = load_dataset(sweep.dataset)?;
+    let dataset = load_dataset(&sweep)?;
     let device = options.backend.device()?;
     let batches = test_batches(&dataset.test, &device);
 
@@ -195,7 +195,7 @@ pub fn run_lesion(sweep_dir: &Path, options: &LesionOptions) -> Result<Vec<PathB
     let mut models = Vec::with_capacity(runs.len());
     for run in &runs {
         let config = &run.record.config;
-        models.push(load_model(config, &run.model_path, &dataset, &device)?);
+        models.push(load_mlp(config, &run.model_path, &dataset, &device)?);
     }
 
     let mut lesions = Vec::with_capacity(runs.len());
@@ -275,8 +275,10 @@ fn draw(lesion_results: &LesionResults, charts_dir: &Path) -> Result<Vec<PathBuf
 mod tests {
     use model::InitScheme;
 
+    use crate::sweep::mnist1d_dataset;
+
     use super::*;
-    use crate::config::{DatasetName, Family, RunConfig, TrainingConfig};
+    use crate::config::{DataOptions, DatasetName, Family, RunConfig, TrainingConfig};
     use crate::results::{EpochMetrics, RunStatus};
     use crate::train::{EpochObserver, MODEL_FILE, train_run};
 
@@ -289,6 +291,8 @@ mod tests {
     fn run_config(variant: Variant) -> RunConfig {
         RunConfig {
             dataset: DatasetName::Mnist1d,
+            data: DataOptions::default(),
+            shortcut: None,
             family: Family::Mlp,
             variant,
             depth: 16,
@@ -302,6 +306,7 @@ mod tests {
                 batch_size: 100,
                 num_epochs: 8,
                 schedule: None,
+                warmup: None,
             },
             probe_batch_size: 100,
         }
@@ -310,7 +315,7 @@ mod tests {
     /// Trains `variant` at depth 16, width 48, for 8 epochs and returns its test error
     /// unlesioned and with each block deleted in turn.
     fn train_and_lesion(variant: Variant) -> (f64, Vec<f64>) {
-        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let dataset = mnist1d_dataset().unwrap();
         let config = run_config(variant);
         let folder = tempfile::tempdir().unwrap();
         let run = folder.path().join("run");
@@ -325,7 +330,7 @@ mod tests {
         assert_eq!(summary.status, RunStatus::Completed, "{variant} diverged");
 
         let device = Device::flex();
-        let mlp = load_model(&config, &run.join(MODEL_FILE), &dataset, &device).unwrap();
+        let mlp = load_mlp(&config, &run.join(MODEL_FILE), &dataset, &device).unwrap();
         let batches = test_batches(&dataset.test, &device);
         let error = test_error(&mlp, &batches, None);
         assert_eq!(Some(error), summary.final_test_error);

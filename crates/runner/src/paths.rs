@@ -37,7 +37,7 @@ use crate::charts::{register_font, write_chart};
 use crate::config::SweepConfig;
 use crate::results::{finite, write_atomic, write_json};
 use crate::sweep::load_dataset;
-use crate::train::{batch, build_model, cross_entropy, load_model};
+use crate::train::{batch, build_mlp, cross_entropy, load_mlp};
 
 /// Folder of the analysis inside a sweep's results folder.
 pub const PATHS_DIR: &str = "paths";
@@ -291,7 +291,7 @@ fn measure_run(
         &mut rng,
     );
 
-    let init = build_model(config, dataset, device).no_grad();
+    let init = build_mlp(config, dataset, device).no_grad();
     let mut rng = block_set_rng(options.seed, config.depth, config.seed);
     let init = path_gradients(&init, inputs, targets, Mode::Train, options.draws, &mut rng);
 
@@ -319,7 +319,7 @@ pub fn run_paths(sweep_dir: &Path, options: &PathsOptions) -> Result<Vec<PathBuf
     }
     let (results, runs) = completed_runs(sweep_dir, true)?;
     let sweep = results.manifest.sweep;
-    let dataset = load_dataset(sweep.dataset)?;
+    let dataset = load_dataset(&sweep)?;
     let device = options.backend.device()?.autodiff();
     let samples = options.samples.min(dataset.test.len());
     if samples < options.samples {
@@ -337,7 +337,7 @@ pub fn run_paths(sweep_dir: &Path, options: &PathsOptions) -> Result<Vec<PathBuf
     let mut models = Vec::with_capacity(runs.len());
     for run in &runs {
         let config = &run.record.config;
-        models.push(load_model(config, &run.model_path, &dataset, &device)?.no_grad());
+        models.push(load_mlp(config, &run.model_path, &dataset, &device)?.no_grad());
     }
 
     let mut measured = Vec::with_capacity(runs.len());

@@ -1,8 +1,9 @@
 //! Probes at initialisation: activation statistics and weight gradients for one probe batch.
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use data::Split;
-use model::{ForwardHooks, Mlp, Mode};
+use model::{Mode, Network};
 
 use crate::results::{ActivationGradStats, ActivationStats, InitStats, WeightGradStats, finite};
 use crate::train::{batch, cross_entropy};
@@ -29,15 +30,24 @@ fn frobenius_norm(tensor: Tensor<2>) -> f64 {
     tensor.powf_scalar(2.0).sum().into_scalar::<f64>().sqrt()
 }
 
-/// Measures `mlp` at initialisation on the first `probe_batch_size` training samples, or all of
+/// Returns the number of features of each activation `h_0, ..., h_blocks` of `network` for
+/// inputs of `sample_size` values, from a forward pass on one zero sample in eval mode.
+fn activation_sizes(network: &Network, sample_size: usize, device: &Device) -> Vec<usize> {
+    let device = device.clone().inner();
+    let zero = Tensor::<2>::zeros([1, sample_size], &device);
+    let (_, activations) = network.valid().forward_with_offsets(zero, Mode::Eval, None);
+    activations.iter().map(|h| h.dims()[1]).collect()
+}
+
+/// Measures `network` at initialisation on the first `probe_batch_size` training samples, or all of
 /// them if the split is smaller. Activation statistics come from one forward pass in train mode.
-/// Each linear weight's and each activation's gradient norm comes from one backward pass of the
+/// Each weight's (linear or convolution) and each activation's gradient norm comes from one backward pass of the
 /// mean cross-entropy.
 ///
 /// The forward pass updates batch-norm running statistics: probe a copy, not the network to
 /// train. `device` must be an autodiff device.
 pub fn probe_at_init(
-    mlp: &Mlp,
+    network: &Network,
     split: &Split,
     probe_batch_size: usize,
     device: &Device,
@@ -46,16 +56,12 @@ pub fn probe_at_init(
     let indices: Vec<usize> = (0..count).collect();
     let (inputs, targets) = batch(split, &indices, device);
 
-    // Zero offsets added to h_0..h_depth: their gradients are the activations' gradients.
-    let width = mlp.stem.weight.dims()[1];
-    let offsets: Vec<Tensor<2>> = (0..=mlp.depth())
-        .map(|_| Tensor::zeros([count, width], device).require_grad())
+    // Zero offsets added to h_0..h_blocks: their gradients are the activations' gradients.
+    let offsets: Vec<Tensor<2>> = activation_sizes(network, split.sample_size(), device)
+        .into_iter()
+        .map(|size| Tensor::zeros([count, size], device).require_grad())
         .collect();
-    let hooks = ForwardHooks {
-        routes: None,
-        offsets: Some(&offsets),
-    };
-    let (logits, activations) = mlp.forward_with_hooks(inputs, Mode::Train, &hooks);
+    let (logits, activations) = network.forward_with_offsets(inputs, Mode::Train, Some(&offsets));
     let activations = activations
         .into_iter()
         .enumerate()
@@ -73,25 +79,15 @@ pub fn probe_at_init(
     let loss = cross_entropy(logits, targets);
     let loss_value = loss.clone().into_scalar::<f64>();
     let grads = loss.backward();
-    let layers = mlp.linear_layers();
-    let last = layers.len() - 1;
-    let weight_grads = layers
+    let weight_grads = network
+        .weight_norms(&grads)
         .into_iter()
         .enumerate()
-        .map(|(layer, linear)| {
-            let weight = linear.weight.val();
-            let grad_norm = weight.grad(&grads).map_or(f64::NAN, frobenius_norm);
-            let name = match layer {
-                0 => "stem".to_string(),
-                k if k == last => "head".to_string(),
-                k => format!("block {k}"),
-            };
-            WeightGradStats {
-                layer,
-                name,
-                weight_norm: frobenius_norm(weight.detach()),
-                grad_norm,
-            }
+        .map(|(layer, norms)| WeightGradStats {
+            layer,
+            name: norms.name,
+            weight_norm: norms.weight_norm,
+            grad_norm: norms.grad_norm,
         })
         .collect();
     let activation_grads = offsets

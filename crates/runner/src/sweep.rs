@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use data::Dataset;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -83,15 +83,39 @@ impl SweepOutcome {
     }
 }
 
-/// Loads the dataset a sweep trains on.
-pub fn load_dataset(name: DatasetName) -> Result<Dataset> {
-    match name {
-        DatasetName::Mnist1d => {
-            let mnist1d = data::mnist1d::generate(&data::mnist1d::Mnist1dArgs::default())
-                .context("failed to generate MNIST-1D")?;
-            Ok(mnist1d.into_dataset())
+/// Returns MNIST-1D with the reference package's defaults (4000 train, 1000 test samples).
+pub fn mnist1d_dataset() -> Result<Dataset> {
+    let mnist1d = data::mnist1d::generate(&data::mnist1d::Mnist1dArgs::default())
+        .context("failed to generate MNIST-1D")?;
+    Ok(mnist1d.into_dataset())
+}
+
+/// Loads the dataset a sweep trains on: reads or generates it, keeps the configured numbers of
+/// samples and normalises them.
+pub fn load_dataset(sweep: &SweepConfig) -> Result<Dataset> {
+    let name = sweep.dataset;
+    let fashion_folder = Path::new(data::idx::FASHION_MNIST_DEBIAN_DIR);
+    let mut dataset = match (name, sweep.data_path.as_deref()) {
+        (DatasetName::Mnist1d, _) => mnist1d_dataset()?,
+        (DatasetName::FashionMnist, path) => {
+            data::idx::load_idx_dataset(name.name(), path.unwrap_or(fashion_folder))?
         }
+        (DatasetName::Mnist, Some(path)) => data::idx::load_idx_dataset(name.name(), path)?,
+        (DatasetName::Cifar10, Some(path)) => data::cifar10::load(path)?,
+        (_, None) => bail!(
+            "dataset {} needs `path` in the config's [dataset] table",
+            name.name()
+        ),
+    };
+    let options = &sweep.data;
+    if let Some(count) = options.train_samples {
+        dataset.train = dataset.train.take(count);
     }
+    if let Some(count) = options.test_samples {
+        dataset.test = dataset.test.take(count);
+    }
+    dataset.normalise(options.normalisation);
+    Ok(dataset)
 }
 
 struct Progress {
@@ -247,17 +271,11 @@ fn report(run: &RunConfig, result: &RunResult, bar: &ProgressBar) {
 /// stop the others.
 pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOutcome> {
     let dir = SweepDir::new(options.results_root.join(&config.name));
-    for folder in [dir.runs(), dir.locks()] {
-        fs::create_dir_all(&folder)
-            .with_context(|| format!("failed to create {}", folder.display()))?;
-    }
     let runs = config.runs();
     let manifest = SweepManifest {
         sweep: config.clone(),
         run_ids: runs.iter().map(RunConfig::id).collect(),
     };
-    warn_if_manifest_changes(&dir, &manifest);
-    write_json(&dir.manifest(), &manifest)?;
 
     let mut outcome = SweepOutcome {
         dir: dir.root.clone(),
@@ -273,6 +291,20 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
             pending.push(run);
         }
     }
+    // The data is read before anything is written, so that a missing or damaged file leaves no
+    // results folder behind.
+    let dataset = if pending.is_empty() {
+        None
+    } else {
+        Some(Arc::new(load_dataset(config)?))
+    };
+    for folder in [dir.runs(), dir.locks()] {
+        fs::create_dir_all(&folder)
+            .with_context(|| format!("failed to create {}", folder.display()))?;
+    }
+    warn_if_manifest_changes(&dir, &manifest);
+    write_json(&dir.manifest(), &manifest)?;
+
     // Deepest runs first, so that the longest ones do not start last.
     pending.sort_by_key(|run| std::cmp::Reverse(run.depth));
     let jobs = options.jobs.min(pending.len()).max(1);
@@ -285,11 +317,9 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
         backend = options.backend.name(),
         "starting sweep"
     );
-    if pending.is_empty() {
+    let Some(dataset) = dataset else {
         return Ok(outcome);
-    }
-
-    let dataset = Arc::new(load_dataset(config.dataset)?);
+    };
     let total_epochs = (pending.len() * config.training.num_epochs) as u64;
     let bar = ProgressBar::new(total_epochs);
     if options.quiet {

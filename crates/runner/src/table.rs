@@ -372,7 +372,7 @@ pub(crate) mod tests {
     use model::InitScheme;
 
     use super::*;
-    use crate::config::{DatasetName, Family, RunConfig, SweepConfig, TrainingConfig};
+    use crate::config::{DataOptions, DatasetName, Family, RunConfig, SweepConfig, TrainingConfig};
     use crate::results::{
         ActivationGradStats, ActivationStats, EpochMetrics, InitStats, RunSummary, SweepManifest,
         WeightGradStats,
@@ -392,6 +392,7 @@ pub(crate) mod tests {
             batch_size: 100,
             num_epochs: NUM_EPOCHS,
             schedule: None,
+            warmup: None,
         }
     }
 
@@ -413,6 +414,8 @@ pub(crate) mod tests {
     pub(crate) fn synthetic_run(variant: Variant, depth: usize, seed: u64) -> RunRecord {
         let config = RunConfig {
             dataset: DatasetName::Mnist1d,
+            data: DataOptions::default(),
+            shortcut: None,
             family: Family::Mlp,
             variant,
             depth,
@@ -511,6 +514,9 @@ pub(crate) mod tests {
         let sweep = SweepConfig {
             name: "synthetic".to_string(),
             dataset: DatasetName::Mnist1d,
+            data_path: None,
+            data: DataOptions::default(),
+            shortcut: None,
             family: Family::Mlp,
             width: 32,
             init: InitScheme::KaimingNormal,

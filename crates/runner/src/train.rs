@@ -13,7 +13,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::{Dataset, Split};
-use model::{Mlp, MlpConfig, Mode};
+use model::{Mlp, MlpConfig, Mode, Network};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -37,8 +37,14 @@ pub trait EpochObserver: Sync {
     fn epoch_finished(&self, run_id: &str, metrics: &EpochMetrics);
 }
 
+/// Mixed into the run seed for the stream that draws augmentation crops and flips.
+const AUGMENT_STREAM: u64 = 0xa06_3e47_c20f;
+
 /// Builds the network a run config describes.
-pub fn build_model(config: &RunConfig, dataset: &Dataset, device: &Device) -> Mlp {
+pub fn build_model(config: &RunConfig, dataset: &Dataset, device: &Device) -> Network {
+    if let Some(cnn) = config.cnn_config(&dataset.train.sample_shape, dataset.num_classes) {
+        return cnn.init(config.seed, device).into();
+    }
     let mlp = MlpConfig {
         input_size: dataset.train.sample_size(),
         width: config.width,
@@ -47,7 +53,7 @@ pub fn build_model(config: &RunConfig, dataset: &Dataset, device: &Device) -> Ml
         variant: config.variant,
         init: config.init,
     };
-    mlp.init(config.seed, device)
+    mlp.init(config.seed, device).into()
 }
 
 /// Returns inputs `[n, sample_size]` and targets `[n]` for the samples at `indices`.
@@ -64,6 +70,26 @@ pub fn batch(split: &Split, indices: &[usize], device: &Device) -> (Tensor<2>, T
     (inputs, targets)
 }
 
+/// Returns [`batch`] with each image randomly cropped and flipped by `augmentation`.
+fn augmented_batch(
+    split: &Split,
+    indices: &[usize],
+    augmentation: &data::Augmentation,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> (Tensor<2>, Tensor<1, Int>) {
+    let size = split.sample_size();
+    let mut inputs = vec![0.0; indices.len() * size];
+    let mut targets = Vec::with_capacity(indices.len());
+    for (&index, out) in indices.iter().zip(inputs.chunks_mut(size)) {
+        augmentation.apply(split.sample(index), &split.sample_shape, out, rng);
+        targets.push(split.labels[index] as i64);
+    }
+    let inputs = Tensor::from_data(TensorData::new(inputs, [indices.len(), size]), device);
+    let targets = Tensor::from_data(TensorData::new(targets, [indices.len()]), device);
+    (inputs, targets)
+}
+
 /// Returns the mean cross-entropy of `logits` `[batch, classes]` against class `targets`.
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     let [batch_size] = targets.dims();
@@ -71,21 +97,21 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     log_softmax(logits, 1).gather(1, targets).mean().neg()
 }
 
-/// Mean loss and error of `mlp` over a whole split, in eval mode.
+/// Mean loss and error of a network over a whole split, in eval mode.
 pub struct Evaluation {
     pub loss: f64,
     pub error: f64,
 }
 
-/// Evaluates `mlp` on every sample of `split`, in eval mode. `mlp` and `device` must not track
-/// gradients (use `Module::valid` and `Device::inner`), so that no autodiff graph is built.
-pub fn evaluate(mlp: &Mlp, split: &Split, device: &Device) -> Evaluation {
+/// Evaluates `network` on every sample of `split`, in eval mode. `network` and `device` must not
+/// track gradients (use `Module::valid` and `Device::inner`), so that no autodiff graph is built.
+pub fn evaluate(network: &Network, split: &Split, device: &Device) -> Evaluation {
     let indices: Vec<usize> = (0..split.len()).collect();
     let mut loss_sum = 0.0;
     let mut wrong = 0usize;
     for chunk in indices.chunks(EVAL_BATCH_SIZE) {
         let (inputs, targets) = batch(split, chunk, device);
-        let logits = mlp.forward(inputs, Mode::Eval);
+        let logits = network.forward(inputs, Mode::Eval);
         let loss = cross_entropy(logits.clone(), targets.clone());
         loss_sum += loss.into_scalar::<f64>() * chunk.len() as f64;
         let predictions = logits.argmax(1).reshape([chunk.len()]);
@@ -99,7 +125,7 @@ pub fn evaluate(mlp: &Mlp, split: &Split, device: &Device) -> Evaluation {
 }
 
 fn evaluate_epoch(
-    mlp: &Mlp,
+    network: &Network,
     dataset: &Dataset,
     device: &Device,
     epoch: usize,
@@ -107,11 +133,11 @@ fn evaluate_epoch(
     batch_loss: Option<f64>,
     started: Instant,
 ) -> EpochMetrics {
-    mlp.sync_running_stats();
-    let eval_mlp = mlp.valid();
+    network.sync_running_stats();
+    let eval_network = network.valid();
     let eval_device = device.clone().inner();
-    let train = evaluate(&eval_mlp, &dataset.train, &eval_device);
-    let test = evaluate(&eval_mlp, &dataset.test, &eval_device);
+    let train = evaluate(&eval_network, &dataset.train, &eval_device);
+    let test = evaluate(&eval_network, &dataset.test, &eval_device);
     EpochMetrics {
         epoch,
         learning_rate,
@@ -124,15 +150,15 @@ fn evaluate_epoch(
     }
 }
 
-/// Saves `mlp`'s parameters and batch-norm running statistics to `path` in burn's burnpack
-/// format, atomically.
+/// Saves the network's parameters and batch-norm running statistics to `path` in burn's
+/// burnpack format, atomically.
 ///
 /// The pending running statistics are folded in first: burn 0.22 keeps the newest update aside
-/// until it is read, and a record taken without [`Mlp::sync_running_stats`] stores the previous
-/// one.
-pub fn save_model(mlp: &Mlp, path: &Path) -> Result<()> {
-    mlp.sync_running_stats();
-    let bytes = mlp
+/// until it is read, and a record taken without [`Network::sync_running_stats`] stores the
+/// previous one.
+pub fn save_model(network: &Network, path: &Path) -> Result<()> {
+    network.sync_running_stats();
+    let bytes = network
         .valid()
         .into_record()
         .into_bytes()
@@ -150,7 +176,7 @@ pub fn load_model(
     path: &Path,
     dataset: &Dataset,
     device: &Device,
-) -> Result<Mlp> {
+) -> Result<Network> {
     if !path.is_file() {
         bail!(
             "{} not found: the run was trained before weights were stored. Delete its run \
@@ -168,6 +194,29 @@ pub fn load_model(
                 path.display()
             )
         })
+}
+
+/// Loads the trained network of a completed MLP run, as [`load_model`] does.
+pub fn load_mlp(
+    config: &RunConfig,
+    path: &Path,
+    dataset: &Dataset,
+    device: &Device,
+) -> Result<Mlp> {
+    load_model(config, path, dataset, device)?
+        .into_mlp()
+        .with_context(|| format!("{} holds a CNN, not an MLP", path.display()))
+}
+
+/// Builds the MLP of an MLP run config, as [`build_model`] does.
+///
+/// # Panics
+///
+/// If the run is not an MLP run.
+pub fn build_mlp(config: &RunConfig, dataset: &Dataset, device: &Device) -> Mlp {
+    build_model(config, dataset, device)
+        .into_mlp()
+        .expect("the run config describes an MLP")
 }
 
 fn append_line(path: &Path, metrics: &EpochMetrics) -> Result<()> {
@@ -213,7 +262,7 @@ pub fn train_run(
     write_json(&folder.join("init.json"), &init)?;
 
     let metrics_path = folder.join("metrics.jsonl");
-    let mut mlp = build_model(config, dataset, device);
+    let mut network = build_model(config, dataset, device);
     let training = &config.training;
     let momentum = (training.momentum > 0.0).then(|| {
         MomentumConfig::new()
@@ -227,13 +276,18 @@ pub fn train_run(
         .with_weight_decay(weight_decay)
         .init();
 
-    let initial = evaluate_epoch(&mlp, dataset, device, 0, 0.0, None, started);
+    let initial = evaluate_epoch(&network, dataset, device, 0, 0.0, None, started);
     append_line(&metrics_path, &initial)?;
     observer.epoch_finished(&run_id, &initial);
     let mut last = initial;
     let mut diverged_epoch = last.train_loss.is_none().then_some(0);
 
     let mut shuffle_rng = ChaCha8Rng::seed_from_u64(config.seed ^ SHUFFLE_STREAM);
+    let mut augment_rng = ChaCha8Rng::seed_from_u64(config.seed ^ AUGMENT_STREAM);
+    let augmentation = config.data.augmentation.map(|a| data::Augmentation {
+        pad: a.pad,
+        flip: a.flip,
+    });
     let mut order: Vec<usize> = (0..dataset.train.len()).collect();
     let min_batch = if config.variant.has_batch_norm() {
         2
@@ -251,8 +305,17 @@ pub fn train_run(
             .chunks(training.batch_size)
             .filter(|c| c.len() >= min_batch)
         {
-            let (inputs, targets) = batch(&dataset.train, indices, device);
-            let logits = mlp.forward(inputs, Mode::Train);
+            let (inputs, targets) = match &augmentation {
+                Some(augmentation) => augmented_batch(
+                    &dataset.train,
+                    indices,
+                    augmentation,
+                    &mut augment_rng,
+                    device,
+                ),
+                None => batch(&dataset.train, indices, device),
+            };
+            let logits = network.forward(inputs, Mode::Train);
             let loss = cross_entropy(logits, targets);
             let loss_value = loss.clone().into_scalar::<f64>();
             if !loss_value.is_finite() {
@@ -262,8 +325,8 @@ pub fn train_run(
             loss_sum += loss_value;
             steps += 1;
 
-            let grads = GradientsParams::from_grads(loss.backward(), &mlp);
-            mlp = optimizer.step(learning_rate, mlp, grads);
+            let grads = GradientsParams::from_grads(loss.backward(), &network);
+            network = optimizer.step(learning_rate, network, grads);
         }
         if diverged_epoch.is_some() {
             break;
@@ -271,7 +334,7 @@ pub fn train_run(
 
         let batch_loss = Some(loss_sum / steps.max(1) as f64);
         let metrics = evaluate_epoch(
-            &mlp,
+            &network,
             dataset,
             device,
             epoch,
@@ -289,7 +352,7 @@ pub fn train_run(
     }
 
     if diverged_epoch.is_none() {
-        save_model(&mlp, &folder.join(MODEL_FILE))?;
+        save_model(&network, &folder.join(MODEL_FILE))?;
     }
 
     let summary = match diverged_epoch {
@@ -325,8 +388,8 @@ mod tests {
     use model::{InitScheme, Variant};
 
     use super::*;
-    use crate::config::{DatasetName, Family, TrainingConfig};
-    use crate::sweep::load_dataset;
+    use crate::config::{DataOptions, DatasetName, Family, TrainingConfig};
+    use crate::sweep::mnist1d_dataset;
 
     struct NoObserver;
 
@@ -337,6 +400,8 @@ mod tests {
     fn run_config(variant: Variant, depth: usize, num_epochs: usize) -> RunConfig {
         RunConfig {
             dataset: DatasetName::Mnist1d,
+            data: DataOptions::default(),
+            shortcut: None,
             family: Family::Mlp,
             variant,
             depth,
@@ -350,15 +415,16 @@ mod tests {
                 batch_size: 100,
                 num_epochs,
                 schedule: None,
+                warmup: None,
             },
             probe_batch_size: 50,
         }
     }
 
-    fn eval_logits(mlp: &Mlp, split: &Split, device: &Device) -> Vec<f32> {
+    fn eval_logits(network: &Network, split: &Split, device: &Device) -> Vec<f32> {
         let indices: Vec<usize> = (0..200).collect();
         let (inputs, _) = batch(split, &indices, device);
-        let logits = mlp.forward(inputs, Mode::Eval);
+        let logits = network.forward(inputs, Mode::Eval);
         logits
             .into_data()
             .convert::<f32>()
@@ -368,7 +434,7 @@ mod tests {
 
     #[test]
     fn model_round_trip_after_training_steps() {
-        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let dataset = mnist1d_dataset().unwrap();
         let config = run_config(Variant::ResidualBn, 3, 1);
         let device = Device::flex().autodiff();
         let mut mlp = build_model(&config, &dataset, &device);
@@ -402,14 +468,17 @@ mod tests {
         assert_eq!(loaded_error, expected_error);
 
         // Running statistics moved away from their initial 0, so the check above covers them.
-        let batch_norm = loaded.blocks[0].batch_norm.as_ref().unwrap();
+        let batch_norm = loaded.as_mlp().unwrap().blocks[0]
+            .batch_norm
+            .as_ref()
+            .unwrap();
         let running_mean = batch_norm.running_mean.value().abs().max();
         assert!(running_mean.into_scalar::<f64>() > 1e-3);
     }
 
     #[test]
     fn completed_run_stores_its_weights() {
-        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let dataset = mnist1d_dataset().unwrap();
         let config = run_config(Variant::PlainBn, 2, 1);
         let folder = tempfile::tempdir().unwrap();
         let run = folder.path().join("run");
@@ -425,7 +494,7 @@ mod tests {
 
     #[test]
     fn diverged_run_stores_no_weights() {
-        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let dataset = mnist1d_dataset().unwrap();
         let mut config = run_config(Variant::Residual, 64, 1);
         config.width = 32;
         let folder = tempfile::tempdir().unwrap();
@@ -439,7 +508,7 @@ mod tests {
 
     #[test]
     fn load_errors_name_the_file() {
-        let dataset = load_dataset(DatasetName::Mnist1d).unwrap();
+        let dataset = mnist1d_dataset().unwrap();
         let config = run_config(Variant::PlainBn, 2, 1);
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join(MODEL_FILE);
