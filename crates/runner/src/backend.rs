@@ -11,6 +11,10 @@ pub enum Backend {
     Flex,
     /// burn-ndarray CPU backend (deprecated in burn 0.22), cargo feature `ndarray`.
     Ndarray,
+    /// burn-wgpu on the GPU that wgpu ranks first, cargo feature `wgpu`. The environment
+    /// variable `CUBECL_WGPU_DEFAULT_DEVICE` picks another adapter: `Cpu` selects a software
+    /// Vulkan driver such as Mesa's lavapipe.
+    Wgpu,
 }
 
 impl Backend {
@@ -21,6 +25,8 @@ impl Backend {
             Backend::Flex => Ok(Device::flex()),
             #[cfg(feature = "ndarray")]
             Backend::Ndarray => Ok(Device::ndarray()),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
             #[allow(unreachable_patterns)]
             other => anyhow::bail!(
                 "backend {} is not compiled in; rebuild with `--features runner/{}`",
@@ -35,6 +41,7 @@ impl Backend {
         match self {
             Backend::Flex => "flex",
             Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
         }
     }
 }
