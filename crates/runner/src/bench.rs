@@ -5,24 +5,69 @@ use std::time::Instant;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use model::{InitScheme, Mlp, MlpConfig, Mode, Variant};
+use model::{CnnConfig, InitScheme, MlpConfig, Mode, Network, Shortcut, Variant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::Serialize;
 
+use crate::config::Family;
 use crate::train::cross_entropy;
 
-/// Input features and classes of the benchmarked MLP, as for MNIST-1D.
-const INPUT_SIZE: usize = 40;
+/// Input features of the benchmarked MLP, as for MNIST-1D.
+const MLP_INPUT_SIZE: usize = 40;
+/// Input shape of the benchmarked CNN, as for CIFAR-10.
+const CNN_INPUT_SHAPE: [usize; 3] = [3, 32, 32];
 const NUM_CLASSES: usize = 10;
 
 /// One benchmarked network.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BenchCase {
+    pub family: Family,
     pub variant: Variant,
+    /// MLP: hidden width. CNN: filters in the first stage.
     pub width: usize,
+    /// MLP: blocks. CNN: weighted layers, `6n + 2`.
     pub depth: usize,
+}
+
+impl BenchCase {
+    /// Returns the number of values in one input sample.
+    pub fn input_size(&self) -> usize {
+        match self.family {
+            Family::Mlp => MLP_INPUT_SIZE,
+            Family::Cnn => CNN_INPUT_SHAPE.iter().product(),
+        }
+    }
+
+    /// Builds the network, or returns `None` for a CNN depth that is not `6n + 2`.
+    pub fn build(&self, device: &Device) -> Option<Network> {
+        let network = match self.family {
+            Family::Mlp => MlpConfig {
+                input_size: MLP_INPUT_SIZE,
+                width: self.width,
+                depth: self.depth,
+                num_classes: NUM_CLASSES,
+                variant: self.variant,
+                init: InitScheme::KaimingNormal,
+            }
+            .init(0, device)
+            .into(),
+            Family::Cnn => CnnConfig {
+                in_channels: CNN_INPUT_SHAPE[0],
+                image_size: [CNN_INPUT_SHAPE[1], CNN_INPUT_SHAPE[2]],
+                base_width: self.width,
+                blocks_per_stage: CnnConfig::blocks_for_layers(self.depth)?,
+                num_classes: NUM_CLASSES,
+                variant: self.variant,
+                shortcut: Shortcut::ZeroPad,
+                init: InitScheme::KaimingNormal,
+            }
+            .init(0, device)
+            .into(),
+        };
+        Some(network)
+    }
 }
 
 /// The time per training step of one case: the median over `repeats` timed blocks of `steps`
@@ -35,29 +80,35 @@ pub struct BenchResult {
     pub steps: usize,
     /// Median milliseconds per step: forward, cross-entropy, backward and SGD update.
     pub ms_per_step: f64,
+    /// Training samples per second at the median step time.
+    pub samples_per_second: f64,
 }
 
 /// Runs `count` training steps on one batch and returns the updated network.
 fn train_steps(
-    mut mlp: Mlp,
+    mut network: Network,
     optimizer: &mut ModuleOptimizer,
     inputs: &Tensor<2>,
     targets: &Tensor<1, Int>,
     count: usize,
-) -> Mlp {
+) -> Network {
     for _ in 0..count {
-        let logits = mlp.forward(inputs.clone(), Mode::Train);
+        let logits = network.forward(inputs.clone(), Mode::Train);
         let loss = cross_entropy(logits, targets.clone());
         // Reading the loss waits for the step, as a training loop that logs it does.
         let _ = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &mlp);
-        mlp = optimizer.step(0.01, mlp, grads);
+        let grads = GradientsParams::from_grads(loss.backward(), &network);
+        network = optimizer.step(0.01, network, grads);
     }
-    mlp
+    network
 }
 
 /// Times training steps of `case` on `device` (an autodiff device): SGD with momentum 0.9 and
 /// learning rate 0.01 on one fixed batch of standard normal inputs and seeded labels.
+///
+/// # Panics
+///
+/// If a CNN case's depth is not `6n + 2`.
 pub fn time_case(
     case: BenchCase,
     batch_size: usize,
@@ -65,32 +116,27 @@ pub fn time_case(
     repeats: usize,
     device: &Device,
 ) -> BenchResult {
-    let config = MlpConfig {
-        input_size: INPUT_SIZE,
-        width: case.width,
-        depth: case.depth,
-        num_classes: NUM_CLASSES,
-        variant: case.variant,
-        init: InitScheme::KaimingNormal,
-    };
-    let mut mlp = config.init(0, device);
+    let mut network = case
+        .build(device)
+        .expect("a CNN's depth is 6n + 2 weighted layers");
+    let input_size = case.input_size();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let values: Vec<f32> = (0..batch_size * INPUT_SIZE)
+    let values: Vec<f32> = (0..batch_size * input_size)
         .map(|_| rng.sample(StandardNormal))
         .collect();
     let labels: Vec<i64> = (0..batch_size)
         .map(|_| rng.random_range(0..NUM_CLASSES as i64))
         .collect();
-    let inputs = Tensor::<2>::from_data(TensorData::new(values, [batch_size, INPUT_SIZE]), device);
+    let inputs = Tensor::<2>::from_data(TensorData::new(values, [batch_size, input_size]), device);
     let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch_size]), device);
     let momentum = MomentumConfig::new().with_momentum(0.9).with_dampening(0.0);
     let mut optimizer = SgdConfig::new().with_momentum(Some(momentum)).init();
 
-    mlp = train_steps(mlp, &mut optimizer, &inputs, &targets, steps);
+    network = train_steps(network, &mut optimizer, &inputs, &targets, steps);
     let mut timings = Vec::with_capacity(repeats.max(1));
     for _ in 0..repeats.max(1) {
         let started = Instant::now();
-        mlp = train_steps(mlp, &mut optimizer, &inputs, &targets, steps);
+        network = train_steps(network, &mut optimizer, &inputs, &targets, steps);
         timings.push(started.elapsed().as_secs_f64() * 1000.0 / steps as f64);
     }
     timings.sort_by(f64::total_cmp);
@@ -99,6 +145,7 @@ pub fn time_case(
         batch_size,
         steps,
         ms_per_step: timings[timings.len() / 2],
+        samples_per_second: batch_size as f64 * 1000.0 / timings[timings.len() / 2],
     }
 }
 
@@ -109,14 +156,20 @@ mod tests {
     #[test]
     fn timing_is_positive_and_finite() {
         let device = Device::flex().autodiff();
-        let case = BenchCase {
-            variant: Variant::ResidualBn,
-            width: 8,
-            depth: 2,
-        };
-        let result = time_case(case, 16, 3, 2, &device);
-        assert!(result.ms_per_step.is_finite(), "{}", result.ms_per_step);
-        assert!(result.ms_per_step > 0.0, "{}", result.ms_per_step);
-        assert_eq!(result.steps, 3);
+        let cases = [(Family::Mlp, 8, 2), (Family::Cnn, 2, 8)];
+        for (family, width, depth) in cases {
+            let case = BenchCase {
+                family,
+                variant: Variant::ResidualBn,
+                width,
+                depth,
+            };
+            let result = time_case(case, 16, 3, 2, &device);
+            assert!(result.ms_per_step.is_finite(), "{}", result.ms_per_step);
+            assert!(result.ms_per_step > 0.0, "{}", result.ms_per_step);
+            assert_eq!(result.steps, 3);
+            let expected = 16.0 * 1000.0 / result.ms_per_step;
+            assert!((result.samples_per_second - expected).abs() < 1e-9 * expected);
+        }
     }
 }

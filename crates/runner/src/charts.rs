@@ -28,7 +28,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::config::{DatasetName, SweepConfig};
+use crate::config::{DatasetName, Family, SweepConfig};
 use crate::results::{SweepResults, write_atomic};
 use crate::table::{ensure_finished_runs, format_significant, summary_rows};
 
@@ -200,13 +200,16 @@ pub(crate) fn dataset_title(dataset: DatasetName) -> &'static str {
 }
 
 /// Returns the part of a chart title that names the sweep, e.g. `sweep "depth" (MNIST-1D,
-/// width 256)`.
+/// width 256)` or `sweep "cnn" (Fashion-MNIST, CNN with 16 filters)`.
 pub(crate) fn sweep_title(sweep: &SweepConfig) -> String {
+    let network = match sweep.family {
+        Family::Mlp => format!("width {}", sweep.width),
+        Family::Cnn => format!("CNN with {} filters", sweep.width),
+    };
     format!(
-        "sweep \"{}\" ({}, width {})",
+        "sweep \"{}\" ({}, {network})",
         sweep.name,
         dataset_title(sweep.dataset),
-        sweep.width
     )
 }
 

@@ -240,7 +240,7 @@ impl DataOptions {
 }
 
 /// Network families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
     /// [`model::Mlp`].
@@ -1097,6 +1097,28 @@ warmup = { epochs = 1, learning_rate = 0.01 }
     }
 
     #[test]
+    fn cifar_schedule_follows_the_paper() {
+        // 391 iterations per epoch: 32k and 48k iterations end epochs 82 and 123.
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+        let config = SweepConfig::load(&folder.join("cifar10-he2016.toml")).unwrap();
+        let training = &config.training;
+        let rates = [
+            (1, 0.01),
+            (2, 0.1),
+            (82, 0.1),
+            (83, 0.01),
+            (123, 0.01),
+            (124, 0.001),
+        ];
+        for (epoch, expected) in rates {
+            let rate = training.learning_rate_at(epoch);
+            assert!((rate - expected).abs() < 1e-12, "epoch {epoch}: {rate}");
+        }
+        assert_eq!(training.num_epochs * 50_000_usize.div_ceil(128), 64_124);
+        assert_eq!(config.runs().len(), 10);
+    }
+
+    #[test]
     fn mnist1d_run_ids_match_the_committed_results() {
         // New config keys must not change the ids of existing runs, or committed and
         // half-finished sweeps would be retrained.
@@ -1119,7 +1141,15 @@ warmup = { epochs = 1, learning_rate = 0.01 }
     #[test]
     fn reference_configs_parse() {
         let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
-        for name in ["mnist1d-depth", "mnist1d-lesion", "udl-11-2", "smoke"] {
+        let names = [
+            "mnist1d-depth",
+            "mnist1d-lesion",
+            "udl-11-2",
+            "smoke",
+            "fashion-cnn-depth",
+            "cifar10-he2016",
+        ];
+        for name in names {
             let path = folder.join(format!("{name}.toml"));
             let config = SweepConfig::load(&path).unwrap();
             assert_eq!(config.name, name);

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use model::Variant;
+use model::{CnnConfig, Variant};
 use runner::backend::Backend;
 use runner::bench::{BenchCase, time_case};
-use runner::config::SweepConfig;
+use runner::config::{Family, SweepConfig};
 use runner::lesion::{LESION_FILE, LesionOptions, run_lesion};
 use runner::paths::{PATHS_FILE, PathsOptions, run_paths};
 use runner::results::SweepDir;
@@ -100,14 +100,19 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Time training steps of MLPs on one thread and print one JSON line per case, in the
-    /// format of scripts/bench_pytorch.py.
+    /// Time training steps on one thread and print one JSON line per case, in the format of
+    /// scripts/bench_pytorch.py. MLPs take MNIST-1D-shaped inputs, CNNs CIFAR-10-shaped ones.
     Bench {
-        /// Hidden-layer widths.
-        #[arg(long, value_delimiter = ',', default_values_t = [100, 256, 1024], value_parser = parse_positive)]
+        /// Network family: mlp or cnn.
+        #[arg(long, value_enum, default_value_t = Family::Mlp)]
+        family: Family,
+        /// MLP hidden-layer widths, or CNN first-stage filters. Default: 100,256,1024 for
+        /// MLPs, 16 for CNNs.
+        #[arg(long, value_delimiter = ',', value_parser = parse_positive)]
         widths: Vec<usize>,
-        /// Numbers of blocks.
-        #[arg(long, value_delimiter = ',', default_values_t = [4, 16, 64], value_parser = parse_positive)]
+        /// MLP blocks, or CNN weighted layers (6n + 2). Default: 4,16,64 for MLPs, 20,56 for
+        /// CNNs.
+        #[arg(long, value_delimiter = ',', value_parser = parse_positive)]
         depths: Vec<usize>,
         /// Variants.
         #[arg(long, value_delimiter = ',', default_values = ["plain", "plain-bn", "residual", "residual-bn"], value_parser = parse_variant)]
@@ -264,7 +269,9 @@ fn shattered_command(config_path: PathBuf, results: PathBuf, quiet: bool) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bench_command(
+    family: Family,
     widths: &[usize],
     depths: &[usize],
     variants: &[Variant],
@@ -273,11 +280,36 @@ fn bench_command(
     repeats: usize,
     backend: Backend,
 ) -> Result<ExitCode> {
+    let (default_widths, default_depths): (&[usize], &[usize]) = match family {
+        Family::Mlp => (&[100, 256, 1024], &[4, 16, 64]),
+        Family::Cnn => (&[16], &[20, 56]),
+    };
+    let widths = if widths.is_empty() {
+        default_widths
+    } else {
+        widths
+    };
+    let depths = if depths.is_empty() {
+        default_depths
+    } else {
+        depths
+    };
+    if family == Family::Cnn
+        && let Some(&depth) = depths
+            .iter()
+            .find(|&&d| CnnConfig::blocks_for_layers(d).is_none())
+    {
+        anyhow::bail!(
+            "invalid value {depth} for --depths: a CNN has 6n + 2 weighted layers (8, 14, 20, \
+             32, 44, 56, 110, ...)"
+        );
+    }
     let device = backend.device()?.autodiff();
     for &width in widths {
         for &depth in depths {
             for &variant in variants {
                 let case = BenchCase {
+                    family,
                     variant,
                     width,
                     depth,
@@ -389,6 +421,7 @@ fn main() -> ExitCode {
         } => shattered_command(config, results, quiet),
         Command::Plot { results } => plot(&results).map(|()| ExitCode::SUCCESS),
         Command::Bench {
+            family,
             widths,
             depths,
             variants,
@@ -397,7 +430,7 @@ fn main() -> ExitCode {
             repeats,
             backend,
         } => bench_command(
-            &widths, &depths, &variants, batch_size, steps, repeats, backend,
+            family, &widths, &depths, &variants, batch_size, steps, repeats, backend,
         ),
         Command::Lesion {
             results,

@@ -1,6 +1,6 @@
 //! Memory checks made before a sweep starts.
 
-use crate::config::SweepConfig;
+use crate::config::{Family, SweepConfig};
 
 /// Bytes of one `f32`.
 const FLOAT_BYTES: f64 = 4.0;
@@ -10,20 +10,41 @@ const RUN_OVERHEAD_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
 
 /// Returns an estimate of the peak memory of one run of `config` at `depth`, in bytes.
 ///
-/// Counts four copies of the parameters (values, gradients, momentum, the optimizer's update),
-/// four `[batch, width]` tensors per layer kept by autodiff for the backward pass, three
-/// `[1000, width]` tensors for evaluation, and a fixed overhead. It is an estimate: for width
-/// 100 and depth 64 it gives 180 MiB where the measured peak resident size of a run was
-/// 100 MiB (burn 0.22.1, Flex).
+/// For an MLP it counts four copies of the parameters (values, gradients, momentum, the
+/// optimizer's update), four `[batch, width]` tensors per layer kept by autodiff for the
+/// backward pass, three `[1000, width]` tensors for evaluation, and a fixed overhead. It is an
+/// estimate: for width 100 and depth 64 it gives 180 MiB where the measured peak resident size
+/// of a run was 100 MiB (burn 0.22.1, Flex). For a CNN it counts the same four copies of the
+/// parameters and four feature maps per convolution for the backward pass.
 pub fn estimate_run_bytes(config: &SweepConfig, depth: usize) -> f64 {
+    let batch = config.training.batch_size.max(config.probe_batch_size) as f64;
+    if config.family == Family::Cnn {
+        return estimate_cnn_bytes(config, depth, batch);
+    }
     let width = config.width as f64;
     let input = config.dataset.sample_size() as f64;
     let classes = config.dataset.num_classes() as f64;
     let layers = depth as f64 + 2.0;
     let params = input * width + depth as f64 * (width * width + width) + width * classes;
-    let batch = config.training.batch_size.max(config.probe_batch_size) as f64;
     let activations = 4.0 * batch * width * layers;
     let evaluation = 3.0 * 1000.0 * width;
+    FLOAT_BYTES * (4.0 * params + activations + evaluation) + RUN_OVERHEAD_BYTES
+}
+
+/// Estimates a CNN run of `layers` weighted layers (`6n + 2`) whose largest batch is `batch`.
+fn estimate_cnn_bytes(config: &SweepConfig, layers: usize, batch: f64) -> f64 {
+    let shape = config.dataset.sample_shape();
+    let (channels, pixels) = (shape[0] as f64, (shape[1] * shape[2]) as f64);
+    let width = config.width as f64;
+    let blocks = (layers.saturating_sub(2) / 6) as f64;
+    // Each stage halves the pixels per map and doubles the filters: a stage's maps hold 1, 1/2
+    // and 1/4 of the first stage's values.
+    let first_stage_map = width * pixels;
+    let maps_per_sample = first_stage_map * (1.0 + 2.0 * blocks * (1.0 + 0.5 + 0.25));
+    let activations = 4.0 * batch * maps_per_sample;
+    let evaluation = 3.0 * 1000.0 * first_stage_map;
+    let kernel = 9.0 * width * width;
+    let params = 9.0 * channels * width + 2.0 * blocks * kernel * (1.0 + 4.0 + 16.0);
     FLOAT_BYTES * (4.0 * params + activations + evaluation) + RUN_OVERHEAD_BYTES
 }
 

@@ -13,7 +13,7 @@ use super::{
     REFERENCE_COLOUR, TITLE_SIZE, draw_legend, percent_axis_max, sweep_title, text_style,
     variant_colour,
 };
-use crate::config::SweepConfig;
+use crate::config::{Family, SweepConfig};
 use crate::table::{CHANCE_ERROR, Spread, SummaryRow};
 
 /// The final errors of one variant and depth with finished runs.
@@ -33,6 +33,8 @@ struct VariantLine {
 /// Two panels, final training error and final test error against depth.
 pub(super) struct Degradation {
     title: String,
+    /// What a depth counts: blocks (MLP) or weighted layers (CNN).
+    depth_unit: &'static str,
     /// Depths with at least one finished run, ascending.
     depths: Vec<usize>,
     lines: Vec<VariantLine>,
@@ -70,6 +72,10 @@ impl Degradation {
         depths.dedup();
         Self {
             title: format!("Final error against depth, {}", sweep_title(sweep)),
+            depth_unit: match sweep.family {
+                Family::Mlp => "depth (blocks, log scale)",
+                Family::Cnn => "depth (weighted layers, log scale)",
+            },
             depths,
             lines,
         }
@@ -112,7 +118,7 @@ impl Degradation {
             )?;
         chart
             .configure_mesh()
-            .x_desc("depth (blocks, log scale)")
+            .x_desc(self.depth_unit)
             .y_desc(split.axis_desc())
             .x_label_formatter(&|depth| format!("{depth:.0}"))
             .y_label_formatter(&|percent| format!("{percent:.0}"))
