@@ -14,9 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::results::{RunRecord, RunStatus, SweepResults, write_atomic};
 
-/// Number of classes of the dataset (MNIST-1D has 10).
-///
-/// TODO: take the number of classes from the dataset once a sweep can use another one.
+/// Number of classes of every dataset a sweep can use (MNIST-1D, MNIST, Fashion-MNIST and
+/// CIFAR-10 all have 10).
 pub const NUM_CLASSES: usize = 10;
 
 /// Error of a uniform guess, `1 - 1/NUM_CLASSES`: the final error counted for a diverged run.
@@ -78,10 +77,10 @@ impl SummaryRow<'_> {
         self.diverged_epochs.len()
     }
 
-    /// Returns the geometric mean of the std of `h_depth`, the last block's output, at
-    /// initialisation.
+    /// Returns the geometric mean of the std of the last block's output at initialisation
+    /// (`h_depth` of an MLP, `h_3n` of a CNN).
     pub fn last_activation_std(&self) -> Option<f64> {
-        self.activation_std.get(self.depth).copied().flatten()
+        self.activation_std.last().copied().flatten()
     }
 }
 
@@ -377,6 +376,13 @@ pub(crate) mod tests {
         ActivationGradStats, ActivationStats, EpochMetrics, InitStats, RunSummary, SweepManifest,
         WeightGradStats,
     };
+
+    #[test]
+    fn every_dataset_has_ten_classes() {
+        for dataset in DatasetName::ALL {
+            assert_eq!(dataset.num_classes(), NUM_CLASSES, "{}", dataset.name());
+        }
+    }
 
     const DEPTHS: [usize; 3] = [2, 8, 32];
     const SEEDS: [u64; 2] = [0, 1];
