@@ -43,7 +43,8 @@ pid=$!
 # One sample every 0.2 s: the number of epochs written so far and the resident size in KiB.
 while kill -0 "$pid" 2> /dev/null; do
     rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2> /dev/null || true)"
-    epochs="$(cat "$work"/memory/runs/*/metrics.jsonl 2> /dev/null | wc -l)"
+    # metrics.jsonl gains a line per epoch, in the run's partial folder while it trains.
+    epochs="$( (cat "$work"/memory/runs/*/metrics.jsonl 2> /dev/null || true) | wc -l)"
     [[ -n "$rss" ]] && echo "$epochs $rss" >> "$work/samples"
     sleep 0.2
 done
