@@ -113,6 +113,7 @@ mod tests {
 
     use super::*;
     use crate::file::tests::gzip;
+    use crate::test_support::assert_names_path;
 
     /// Returns a record with `label` whose channel `c`, row `y`, column `x` contains
     /// `(seed + 3 * c + 5 * y + 7 * x) % 256`.
@@ -140,15 +141,6 @@ mod tests {
                 .collect();
             fs::write(dir.join(name), bytes).unwrap();
         }
-    }
-
-    fn assert_names_path(error: &DataError, path: &Path) {
-        let message = error.to_string();
-        let path = path.to_str().unwrap();
-        assert!(
-            message.contains(path),
-            "message does not name {path}: {message}"
-        );
     }
 
     #[test]

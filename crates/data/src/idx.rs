@@ -204,6 +204,7 @@ mod tests {
 
     use super::*;
     use crate::file::tests::gzip;
+    use crate::test_support::assert_names_path;
 
     /// Returns an IDX file with magic number `magic`, dimensions `dims` and `values`.
     fn idx_bytes(magic: u32, dims: &[u32], values: &[u8]) -> Vec<u8> {
@@ -243,15 +244,6 @@ mod tests {
             )
             .unwrap();
         }
-    }
-
-    fn assert_names_path(error: &DataError, path: &Path) {
-        let message = error.to_string();
-        let path = path.to_str().unwrap();
-        assert!(
-            message.contains(path),
-            "message does not name {path}: {message}"
-        );
     }
 
     #[test]

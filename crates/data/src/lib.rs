@@ -145,3 +145,21 @@ mod tests {
         assert_eq!(scale_pixels(&[0, 51, 255]), [0.0, 0.2, 1.0]);
     }
 }
+
+/// Helpers shared by the unit tests of the file readers.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::Path;
+
+    use crate::DataError;
+
+    /// Asserts that `error`'s message names `path`.
+    pub(crate) fn assert_names_path(error: &DataError, path: &Path) {
+        let message = error.to_string();
+        let path = path.to_str().unwrap();
+        assert!(
+            message.contains(path),
+            "message does not name {path}: {message}"
+        );
+    }
+}
