@@ -18,7 +18,7 @@ pub use batch_norm::BatchNorm;
 pub use cnn::{Cnn, CnnConfig, Conv, ConvBlock, ConvNorm, NamedWeight, Shortcut};
 pub use init::{InitScheme, ParamRng};
 pub use mlp::{Block, BlockRoute, ForwardHooks, Mlp, MlpConfig};
-pub use network::{Network, WeightNorm};
+pub use network::{Network, WeightNorm, frobenius_norm};
 
 use serde::{Deserialize, Serialize};
 

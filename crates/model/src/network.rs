@@ -25,7 +25,8 @@ pub struct WeightNorm {
     pub grad_norm: f64,
 }
 
-fn frobenius_norm<const D: usize>(tensor: Tensor<D>) -> f64 {
+/// Returns the Frobenius norm of `tensor`, the square root of the sum of its squared values.
+pub fn frobenius_norm<const D: usize>(tensor: Tensor<D>) -> f64 {
     tensor.powf_scalar(2.0).sum().into_scalar::<f64>().sqrt()
 }
 

@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use data::Split;
-use model::{Mode, Network};
+use model::{Mode, Network, frobenius_norm};
 
 use crate::results::{ActivationGradStats, ActivationStats, InitStats, WeightGradStats, finite};
 use crate::train::{batch, cross_entropy};
@@ -24,10 +24,6 @@ fn moments(tensor: Tensor<2>) -> (f64, f64, f64) {
         .sum::<f64>()
         / count;
     (mean, variance.sqrt(), mean_square)
-}
-
-fn frobenius_norm(tensor: Tensor<2>) -> f64 {
-    tensor.powf_scalar(2.0).sum().into_scalar::<f64>().sqrt()
 }
 
 /// Returns the number of features of each activation `h_0, ..., h_blocks` of `network` for

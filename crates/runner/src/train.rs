@@ -60,12 +60,23 @@ pub fn build_model(config: &RunConfig, dataset: &Dataset, device: &Device) -> Ne
 pub fn batch(split: &Split, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
     let size = split.sample_size();
     let mut inputs = Vec::with_capacity(indices.len() * size);
-    let mut targets = Vec::with_capacity(indices.len());
     for &index in indices {
         inputs.extend_from_slice(split.sample(index));
-        targets.push(split.labels[index] as i64);
     }
-    let inputs = Tensor::from_data(TensorData::new(inputs, [indices.len(), size]), device);
+    batch_tensors(split, indices, inputs, device)
+}
+
+/// Returns `inputs` (the samples at `indices`, row-major) as `[n, sample_size]` and their
+/// labels as `[n]`.
+fn batch_tensors(
+    split: &Split,
+    indices: &[usize],
+    inputs: Vec<f32>,
+    device: &Device,
+) -> (Tensor<2>, Tensor<1, Int>) {
+    let targets: Vec<i64> = indices.iter().map(|&i| split.labels[i] as i64).collect();
+    let shape = [indices.len(), split.sample_size()];
+    let inputs = Tensor::from_data(TensorData::new(inputs, shape), device);
     let targets = Tensor::from_data(TensorData::new(targets, [indices.len()]), device);
     (inputs, targets)
 }
@@ -80,14 +91,10 @@ fn augmented_batch(
 ) -> (Tensor<2>, Tensor<1, Int>) {
     let size = split.sample_size();
     let mut inputs = vec![0.0; indices.len() * size];
-    let mut targets = Vec::with_capacity(indices.len());
     for (&index, out) in indices.iter().zip(inputs.chunks_mut(size)) {
         augmentation.apply(split.sample(index), &split.sample_shape, out, rng);
-        targets.push(split.labels[index] as i64);
     }
-    let inputs = Tensor::from_data(TensorData::new(inputs, [indices.len(), size]), device);
-    let targets = Tensor::from_data(TensorData::new(targets, [indices.len()]), device);
-    (inputs, targets)
+    batch_tensors(split, indices, inputs, device)
 }
 
 /// Returns the mean cross-entropy of `logits` `[batch, classes]` against class `targets`.
