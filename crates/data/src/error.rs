@@ -70,9 +70,9 @@ pub enum DataError {
     /// The IDX file has a different number of dimensions than expected.
     #[error(
         "invalid IDX file {}: the number of dimensions is {found} (magic number {magic:#010x}), \
-         expected {expected} for {what}. Check that the images and labels files are not swapped",
+         expected {expected} for {kind}. Check that the images and labels files are not swapped",
         path.display(),
-        what = idx_dimensions(*expected)
+        kind = idx_dimensions(*expected)
     )]
     DimensionMismatch {
         /// IDX file.

@@ -127,10 +127,10 @@ mod tests {
 
     #[test]
     fn take_keeps_first_samples() {
-        let taken = split().take(2);
-        assert_eq!(taken.labels, [3, 1]);
-        assert_eq!(taken.inputs, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
-        assert_eq!(taken.sample_shape, [2, 2]);
+        let first_two = split().take(2);
+        assert_eq!(first_two.labels, [3, 1]);
+        assert_eq!(first_two.inputs, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(first_two.sample_shape, [2, 2]);
     }
 
     #[test]

@@ -101,8 +101,8 @@ impl InitScheme {
     }
 
     /// Draws `weight_count` weights and `bias_count` biases for a layer with `fan_in` inputs per
-    /// output (a linear layer's input size; a convolution's input channels times its kernel
-    /// area).
+    /// output. A linear layer's fan-in is its input size, a convolution's is its input channels
+    /// times its kernel area.
     pub fn draw(
         self,
         fan_in: usize,

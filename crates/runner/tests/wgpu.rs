@@ -1,7 +1,8 @@
 //! The GPU backend: burn-wgpu computes what Flex computes, and a sweep trains on it.
 //!
-//! Built with `--features wgpu`. Without a GPU, Mesa's lavapipe (Debian `mesa-vulkan-drivers`)
-//! provides a software Vulkan adapter; `CUBECL_WGPU_DEFAULT_DEVICE=Cpu` selects it.
+//! Built with `--features runner/wgpu`. Without a GPU, Mesa's lavapipe (Debian
+//! `mesa-vulkan-drivers`) provides a software Vulkan adapter, which wgpu then picks by default.
+//! Where other adapters exist, `CUBECL_WGPU_DEFAULT_DEVICE=Cpu` selects it.
 #![cfg(feature = "wgpu")]
 
 use std::path::Path;
@@ -42,9 +43,10 @@ fn logits_and_gradient(
     (values(logits.detach()), norms[0].grad_norm)
 }
 
-fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
+fn max_difference(expected: &[f32], actual: &[f32]) -> f32 {
+    expected
+        .iter()
+        .zip(actual)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }

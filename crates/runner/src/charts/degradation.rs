@@ -33,8 +33,8 @@ struct VariantLine {
 /// Two panels, final training error and final test error against depth.
 pub(super) struct Degradation {
     title: String,
-    /// What a depth counts: blocks (MLP) or weighted layers (CNN).
-    depth_unit: &'static str,
+    /// Axis label, naming the unit of depth: blocks (MLP) or weighted layers (CNN).
+    depth_axis_label: &'static str,
     /// Depths with at least one finished run, ascending.
     depths: Vec<usize>,
     lines: Vec<VariantLine>,
@@ -72,7 +72,7 @@ impl Degradation {
         depths.dedup();
         Self {
             title: format!("Final error against depth, {}", sweep_title(sweep)),
-            depth_unit: match sweep.family {
+            depth_axis_label: match sweep.family {
                 Family::Mlp => "depth (blocks, log scale)",
                 Family::Cnn => "depth (weighted layers, log scale)",
             },
@@ -118,7 +118,7 @@ impl Degradation {
             )?;
         chart
             .configure_mesh()
-            .x_desc(self.depth_unit)
+            .x_desc(self.depth_axis_label)
             .y_desc(split.axis_desc())
             .x_label_formatter(&|depth| format!("{depth:.0}"))
             .y_label_formatter(&|percent| format!("{percent:.0}"))
