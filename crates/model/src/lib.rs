@@ -10,12 +10,14 @@
 
 mod batch_norm;
 mod cnn;
+mod fused;
 mod init;
 mod mlp;
 mod network;
 
 pub use batch_norm::BatchNorm;
 pub use cnn::{Cnn, CnnConfig, Conv, ConvBlock, ConvNorm, NamedWeight, Shortcut};
+pub use fused::{EvalCounts, FusedMlp, SgdSettings};
 pub use init::{InitScheme, ParamRng};
 pub use mlp::{Block, BlockRoute, ForwardHooks, Mlp, MlpConfig};
 pub use network::{Network, WeightNorm, frobenius_norm};

@@ -45,3 +45,26 @@ impl Backend {
         }
     }
 }
+
+/// The code that computes a run's training step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// MLPs on the Flex backend train with the fused MLP step: a hand-written forward and
+    /// backward pass on one thread, 1.8-3x faster than autodiff at width 100 (docs/benchmarks.md).
+    /// CNNs and the other backends use burn's autodiff.
+    Fused,
+    /// Every run trains with burn's autodiff on the chosen backend.
+    Autodiff,
+}
+
+impl Engine {
+    /// Returns the engine that runs on `backend`. The fused step runs on the CPU, so it replaces
+    /// Flex only, and every other backend uses autodiff.
+    pub fn on(self, backend: Backend) -> Engine {
+        match (self, backend) {
+            (Engine::Fused, Backend::Flex) => Engine::Fused,
+            _ => Engine::Autodiff,
+        }
+    }
+}

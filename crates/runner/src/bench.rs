@@ -5,12 +5,15 @@ use std::time::Instant;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use model::{CnnConfig, InitScheme, MlpConfig, Mode, Network, Shortcut, Variant};
+use model::{
+    CnnConfig, FusedMlp, InitScheme, MlpConfig, Mode, Network, SgdSettings, Shortcut, Variant,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::Serialize;
 
+use crate::backend::Engine;
 use crate::config::Family;
 use crate::train::cross_entropy;
 
@@ -98,13 +101,29 @@ fn train_steps(
         // Reading the loss waits for the step, as a training loop that logs it does.
         let _ = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &network);
-        network = optimizer.step(0.01, network, grads);
+        network = optimizer.step(LEARNING_RATE, network, grads);
     }
     network
 }
 
+/// Runs `count` fused training steps on one batch.
+fn fused_steps(fused: &mut FusedMlp, inputs: &[f32], targets: &[u8], count: usize) {
+    let sgd = SgdSettings {
+        momentum: MOMENTUM as f32,
+        weight_decay: 0.0,
+    };
+    for _ in 0..count {
+        fused.train_step(inputs, targets, LEARNING_RATE as f32, sgd);
+    }
+}
+
+/// Momentum and learning rate of the timed SGD steps.
+const MOMENTUM: f64 = 0.9;
+const LEARNING_RATE: f64 = 0.01;
+
 /// Times training steps of `case` on `device` (an autodiff device): SGD with momentum 0.9 and
-/// learning rate 0.01 on one fixed batch of standard normal inputs and seeded labels.
+/// learning rate 0.01 on one fixed batch of standard normal inputs and seeded labels. An MLP
+/// takes the fused step when `engine` is [`Engine::Fused`].
 ///
 /// # Panics
 ///
@@ -114,6 +133,7 @@ pub fn time_case(
     batch_size: usize,
     steps: usize,
     repeats: usize,
+    engine: Engine,
     device: &Device,
 ) -> BenchResult {
     let mut network = case
@@ -124,20 +144,41 @@ pub fn time_case(
     let values: Vec<f32> = (0..batch_size * input_size)
         .map(|_| rng.sample(StandardNormal))
         .collect();
-    let labels: Vec<i64> = (0..batch_size)
-        .map(|_| rng.random_range(0..NUM_CLASSES as i64))
+    let labels: Vec<u8> = (0..batch_size)
+        .map(|_| rng.random_range(0..NUM_CLASSES as u8))
         .collect();
-    let inputs = Tensor::<2>::from_data(TensorData::new(values, [batch_size, input_size]), device);
-    let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch_size]), device);
-    let momentum = MomentumConfig::new().with_momentum(0.9).with_dampening(0.0);
+    let mut fused = match (&network, engine) {
+        (Network::Mlp(mlp), Engine::Fused) => Some(FusedMlp::from_mlp(mlp)),
+        _ => None,
+    };
+    let targets: Vec<i64> = labels.iter().map(|&label| i64::from(label)).collect();
+    let input_tensor =
+        Tensor::<2>::from_data(TensorData::new(values.clone(), [batch_size, input_size]), device);
+    let target_tensor = Tensor::<1, Int>::from_data(TensorData::new(targets, [batch_size]), device);
+    let momentum = MomentumConfig::new()
+        .with_momentum(MOMENTUM)
+        .with_dampening(0.0);
     let mut optimizer = SgdConfig::new().with_momentum(Some(momentum)).init();
 
-    network = train_steps(network, &mut optimizer, &inputs, &targets, steps);
     let mut timings = Vec::with_capacity(repeats.max(1));
-    for _ in 0..repeats.max(1) {
+    // The first block warms up and is not timed.
+    for repeat in 0..=repeats.max(1) {
         let started = Instant::now();
-        network = train_steps(network, &mut optimizer, &inputs, &targets, steps);
-        timings.push(started.elapsed().as_secs_f64() * 1000.0 / steps as f64);
+        match &mut fused {
+            Some(fused) => fused_steps(fused, &values, &labels, steps),
+            None => {
+                network = train_steps(
+                    network,
+                    &mut optimizer,
+                    &input_tensor,
+                    &target_tensor,
+                    steps,
+                )
+            }
+        }
+        if repeat > 0 {
+            timings.push(started.elapsed().as_secs_f64() * 1000.0 / steps as f64);
+        }
     }
     timings.sort_by(f64::total_cmp);
     BenchResult {
@@ -164,12 +205,14 @@ mod tests {
                 width,
                 depth,
             };
-            let result = time_case(case, 16, 3, 2, &device);
-            assert!(result.ms_per_step.is_finite(), "{}", result.ms_per_step);
-            assert!(result.ms_per_step > 0.0, "{}", result.ms_per_step);
-            assert_eq!(result.steps, 3);
-            let expected = 16.0 * 1000.0 / result.ms_per_step;
-            assert!((result.samples_per_second - expected).abs() < 1e-9 * expected);
+            for engine in [Engine::Fused, Engine::Autodiff] {
+                let result = time_case(case, 16, 3, 2, engine, &device);
+                assert!(result.ms_per_step.is_finite(), "{}", result.ms_per_step);
+                assert!(result.ms_per_step > 0.0, "{}", result.ms_per_step);
+                assert_eq!(result.steps, 3);
+                let expected = 16.0 * 1000.0 / result.ms_per_step;
+                assert!((result.samples_per_second - expected).abs() < 1e-9 * expected);
+            }
         }
     }
 }

@@ -280,6 +280,7 @@ mod tests {
     use super::*;
     use crate::config::{DataOptions, DatasetName, Family, RunConfig, TrainingConfig};
     use crate::results::{EpochMetrics, RunStatus};
+    use crate::backend::Engine;
     use crate::train::{EpochObserver, MODEL_FILE, train_run};
 
     struct NoObserver;
@@ -325,6 +326,7 @@ mod tests {
             &Device::flex().autodiff(),
             &run,
             &NoObserver,
+            Engine::Fused,
         )
         .unwrap();
         assert_eq!(summary.status, RunStatus::Completed, "{variant} diverged");

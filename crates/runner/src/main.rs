@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use model::{CnnConfig, Variant};
-use runner::backend::Backend;
+use runner::backend::{Backend, Engine};
 use runner::bench::{BenchCase, time_case};
 use runner::config::{Family, SweepConfig};
 use runner::lesion::{LESION_FILE, LesionOptions, run_lesion};
@@ -67,6 +67,9 @@ struct SweepArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Training step of MLP runs: `fused` (hand-written, on Flex only) or `autodiff` (burn's).
+    #[arg(long, value_enum, default_value_t = Engine::Fused)]
+    engine: Engine,
     /// Train only shard I of N (0-based, `I/N`), or `slurm` to take them from a Slurm job
     /// array. Shards can write into one results folder at the same time.
     #[arg(long, value_name = "I/N|slurm")]
@@ -129,6 +132,9 @@ enum Command {
         /// Compute backend.
         #[arg(long, value_enum, default_value_t = Backend::Flex)]
         backend: Backend,
+        /// Training step of MLPs: `fused` (hand-written, on Flex only) or `autodiff` (burn's).
+        #[arg(long, value_enum, default_value_t = Engine::Fused)]
+        engine: Engine,
     },
     /// Redraw the charts and tables of a sweep, a shattered-gradients experiment, a lesion
     /// study or a path analysis from its stored results, without training or measuring.
@@ -279,6 +285,7 @@ fn bench_command(
     steps: usize,
     repeats: usize,
     backend: Backend,
+    engine: Engine,
 ) -> Result<ExitCode> {
     let (default_widths, default_depths): (&[usize], &[usize]) = match family {
         Family::Mlp => (&[100, 256, 1024], &[4, 16, 64]),
@@ -305,6 +312,14 @@ fn bench_command(
         );
     }
     let device = backend.device()?.autodiff();
+    let engine = match family {
+        Family::Mlp => engine.on(backend),
+        Family::Cnn => Engine::Autodiff,
+    };
+    let framework = match engine {
+        Engine::Fused => "resdepth-fused".to_string(),
+        Engine::Autodiff => format!("resdepth-{}", backend.name()),
+    };
     for &width in widths {
         for &depth in depths {
             for &variant in variants {
@@ -314,9 +329,9 @@ fn bench_command(
                     width,
                     depth,
                 };
-                let result = time_case(case, batch_size, steps, repeats, &device);
+                let result = time_case(case, batch_size, steps, repeats, engine, &device);
                 let mut line = serde_json::to_value(&result)?;
-                line["framework"] = format!("resdepth-{}", backend.name()).into();
+                line["framework"] = framework.clone().into();
                 println!("{line}");
             }
         }
@@ -349,6 +364,7 @@ fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
         jobs,
         quiet: args.quiet,
         backend: args.backend,
+        engine: args.engine,
         shard,
     };
     let outcome = run_sweep(&config, &options)?;
@@ -429,8 +445,9 @@ fn main() -> ExitCode {
             steps,
             repeats,
             backend,
+            engine,
         } => bench_command(
-            family, &widths, &depths, &variants, batch_size, steps, repeats, backend,
+            family, &widths, &depths, &variants, batch_size, steps, repeats, backend, engine,
         ),
         Command::Lesion {
             results,

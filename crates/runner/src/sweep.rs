@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use data::Dataset;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Engine};
 use crate::config::{DatasetName, RunConfig, SweepConfig};
 use crate::results::{EpochMetrics, RunStatus, SweepDir, SweepManifest, write_json};
 use crate::shard::Shard;
@@ -40,6 +40,8 @@ pub struct SweepOptions {
     /// Hide the progress bar.
     pub quiet: bool,
     pub backend: Backend,
+    /// The training step of MLP runs.
+    pub engine: Engine,
     /// The part of the sweep this process trains.
     pub shard: Shard,
 }
@@ -171,6 +173,7 @@ fn run_one(
     config: &RunConfig,
     dataset: &Dataset,
     backend: Backend,
+    engine: Engine,
     dir: &SweepDir,
     observer: &dyn EpochObserver,
 ) -> RunResult {
@@ -207,7 +210,7 @@ fn run_one(
     let device = backend.device()?.autodiff();
 
     let trained = catch_unwind(AssertUnwindSafe(|| {
-        train_run(config, dataset, &device, &partial, observer)
+        train_run(config, dataset, &device, &partial, observer, engine)
     }));
     let summary = match trained {
         Ok(result) => result?,
@@ -305,6 +308,7 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
     warn_if_manifest_changes(&dir, &manifest);
     write_json(&dir.manifest(), &manifest)?;
 
+    let engine = options.engine.on(options.backend);
     // Deepest runs first, so that the longest ones do not start last.
     pending.sort_by_key(|run| std::cmp::Reverse(run.depth));
     let jobs = options.jobs.min(pending.len()).max(1);
@@ -315,6 +319,7 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
         jobs,
         shard = %options.shard,
         backend = options.backend.name(),
+        engine = ?engine,
         "starting sweep"
     );
     let Some(dataset) = dataset else {
@@ -352,7 +357,7 @@ pub fn run_sweep(config: &SweepConfig, options: &SweepOptions) -> Result<SweepOu
                 loop {
                     let index = next_run.fetch_add(1, Ordering::Relaxed);
                     let Some(run) = pending.get(index) else { break };
-                    let result = run_one(run, &dataset, options.backend, &dir, &progress);
+                    let result = run_one(run, &dataset, options.backend, engine, &dir, &progress);
                     let done = finished_runs.fetch_add(1, Ordering::Relaxed) + 1;
                     bar.set_prefix(format!("{done}/{run_count} runs"));
                     report(run, &result, &bar);

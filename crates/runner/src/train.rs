@@ -9,16 +9,17 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::{Dataset, Split};
-use model::{Mlp, MlpConfig, Mode, Network};
+use model::{FusedMlp, Mlp, MlpConfig, Mode, Network, SgdSettings};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::RunConfig;
+use crate::backend::Engine;
+use crate::config::{RunConfig, TrainingConfig};
 use crate::probe::probe_at_init;
 use crate::results::{EpochMetrics, RunStatus, RunSummary, finite, write_atomic, write_json};
 
@@ -58,11 +59,8 @@ pub fn build_model(config: &RunConfig, dataset: &Dataset, device: &Device) -> Ne
 
 /// Returns inputs `[n, sample_size]` and targets `[n]` for the samples at `indices`.
 pub fn batch(split: &Split, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-    let size = split.sample_size();
-    let mut inputs = Vec::with_capacity(indices.len() * size);
-    for &index in indices {
-        inputs.extend_from_slice(split.sample(index));
-    }
+    let mut inputs = Vec::with_capacity(indices.len() * split.sample_size());
+    gather_samples(split, indices, None, &mut inputs);
     batch_tensors(split, indices, inputs, device)
 }
 
@@ -89,11 +87,8 @@ fn augmented_batch(
     rng: &mut ChaCha8Rng,
     device: &Device,
 ) -> (Tensor<2>, Tensor<1, Int>) {
-    let size = split.sample_size();
-    let mut inputs = vec![0.0; indices.len() * size];
-    for (&index, out) in indices.iter().zip(inputs.chunks_mut(size)) {
-        augmentation.apply(split.sample(index), &split.sample_shape, out, rng);
-    }
+    let mut inputs = Vec::with_capacity(indices.len() * split.sample_size());
+    gather_samples(split, indices, Some((augmentation, rng)), &mut inputs);
     batch_tensors(split, indices, inputs, device)
 }
 
@@ -131,29 +126,191 @@ pub fn evaluate(network: &Network, split: &Split, device: &Device) -> Evaluation
     }
 }
 
-fn evaluate_epoch(
-    network: &Network,
-    dataset: &Dataset,
-    device: &Device,
-    epoch: usize,
-    learning_rate: f64,
-    batch_loss: Option<f64>,
-    started: Instant,
-) -> EpochMetrics {
-    network.sync_running_stats();
-    let eval_network = network.valid();
-    let eval_device = device.clone().inner();
-    let train = evaluate(&eval_network, &dataset.train, &eval_device);
-    let test = evaluate(&eval_network, &dataset.test, &eval_device);
-    EpochMetrics {
-        epoch,
-        learning_rate,
-        batch_loss,
-        train_loss: finite(train.loss),
-        train_error: train.error,
-        test_loss: finite(test.loss),
-        test_error: test.error,
-        elapsed_seconds: started.elapsed().as_secs_f64(),
+/// Computes the training step of one run: burn's autodiff, or the fused MLP step.
+enum Stepper {
+    Autodiff {
+        /// `None` only while the optimizer, which takes the network by value, updates it.
+        network: Option<Network>,
+        optimizer: ModuleOptimizer,
+        device: Device,
+    },
+    Fused {
+        /// The network the fused copy came from; it receives the trained values at the end.
+        mlp: Mlp,
+        fused: Box<FusedMlp>,
+        sgd: SgdSettings,
+        inputs: Vec<f32>,
+        targets: Vec<u8>,
+    },
+}
+
+impl Stepper {
+    /// Takes `network` for training with `training`'s optimizer. MLPs use the fused step when
+    /// `engine` is [`Engine::Fused`].
+    fn new(network: Network, training: &TrainingConfig, engine: Engine, device: &Device) -> Self {
+        if engine == Engine::Fused
+            && let Network::Mlp(mlp) = network
+        {
+            let fused = Box::new(FusedMlp::from_mlp(&mlp));
+            let sgd = SgdSettings {
+                momentum: training.momentum as f32,
+                weight_decay: training.weight_decay as f32,
+            };
+            return Stepper::Fused {
+                mlp,
+                fused,
+                sgd,
+                inputs: Vec::new(),
+                targets: Vec::new(),
+            };
+        }
+        let momentum = (training.momentum > 0.0).then(|| {
+            MomentumConfig::new()
+                .with_momentum(training.momentum)
+                .with_dampening(0.0)
+        });
+        let weight_decay = (training.weight_decay > 0.0)
+            .then(|| WeightDecayConfig::new(training.weight_decay as f32));
+        let optimizer = SgdConfig::new()
+            .with_momentum(momentum)
+            .with_weight_decay(weight_decay)
+            .init();
+        Stepper::Autodiff {
+            network: Some(network),
+            optimizer,
+            device: device.clone(),
+        }
+    }
+
+    /// Trains on the samples at `indices` for one step and returns the batch loss before the
+    /// update. Images are cropped and flipped first when `augment` is given.
+    fn step(
+        &mut self,
+        split: &Split,
+        indices: &[usize],
+        augment: Option<(&data::Augmentation, &mut ChaCha8Rng)>,
+        learning_rate: f64,
+    ) -> f64 {
+        match self {
+            Stepper::Autodiff {
+                network,
+                optimizer,
+                device,
+            } => {
+                let (inputs, targets) = match augment {
+                    Some((augmentation, rng)) => {
+                        augmented_batch(split, indices, augmentation, rng, device)
+                    }
+                    None => batch(split, indices, device),
+                };
+                let trained = network.take().expect("the network is back after each step");
+                let logits = trained.forward(inputs, Mode::Train);
+                let loss = cross_entropy(logits, targets);
+                let loss_value = loss.clone().into_scalar::<f64>();
+                *network = Some(if loss_value.is_finite() {
+                    let grads = GradientsParams::from_grads(loss.backward(), &trained);
+                    optimizer.step(learning_rate, trained, grads)
+                } else {
+                    trained
+                });
+                loss_value
+            }
+            Stepper::Fused {
+                fused,
+                sgd,
+                inputs,
+                targets,
+                ..
+            } => {
+                gather_samples(split, indices, augment, inputs);
+                targets.clear();
+                targets.extend(indices.iter().map(|&i| split.labels[i]));
+                fused.train_step(inputs, targets, learning_rate as f32, *sgd)
+            }
+        }
+    }
+
+    /// Evaluates the network on both splits in eval mode and returns the epoch's metrics.
+    fn evaluate_epoch(
+        &self,
+        dataset: &Dataset,
+        epoch: usize,
+        learning_rate: f64,
+        batch_loss: Option<f64>,
+        started: Instant,
+    ) -> EpochMetrics {
+        let (train, test) = match self {
+            Stepper::Autodiff {
+                network, device, ..
+            } => {
+                let network = network.as_ref().expect("the network is back after each step");
+                network.sync_running_stats();
+                let eval_network = network.valid();
+                let eval_device = device.clone().inner();
+                (
+                    evaluate(&eval_network, &dataset.train, &eval_device),
+                    evaluate(&eval_network, &dataset.test, &eval_device),
+                )
+            }
+            Stepper::Fused { fused, .. } => {
+                let evaluate = |split: &Split| {
+                    let counts = fused.evaluate(&split.inputs, &split.labels, EVAL_BATCH_SIZE);
+                    Evaluation {
+                        loss: counts.loss_sum / split.len() as f64,
+                        error: counts.wrong as f64 / split.len() as f64,
+                    }
+                };
+                (evaluate(&dataset.train), evaluate(&dataset.test))
+            }
+        };
+        EpochMetrics {
+            epoch,
+            learning_rate,
+            batch_loss,
+            train_loss: finite(train.loss),
+            train_error: train.error,
+            test_loss: finite(test.loss),
+            test_error: test.error,
+            elapsed_seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Returns the trained network.
+    fn into_network(self) -> Network {
+        match self {
+            Stepper::Autodiff { network, .. } => {
+                network.expect("the network is back after each step")
+            }
+            Stepper::Fused { mut mlp, fused, .. } => {
+                fused.write_to(&mut mlp);
+                mlp.into()
+            }
+        }
+    }
+}
+
+/// Writes the samples at `indices` into `inputs`, row-major, cropped and flipped when `augment`
+/// is given.
+fn gather_samples(
+    split: &Split,
+    indices: &[usize],
+    augment: Option<(&data::Augmentation, &mut ChaCha8Rng)>,
+    inputs: &mut Vec<f32>,
+) {
+    let size = split.sample_size();
+    inputs.clear();
+    match augment {
+        Some((augmentation, rng)) => {
+            inputs.resize(indices.len() * size, 0.0);
+            for (&index, out) in indices.iter().zip(inputs.chunks_mut(size)) {
+                augmentation.apply(split.sample(index), &split.sample_shape, out, rng);
+            }
+        }
+        None => {
+            for &index in indices {
+                inputs.extend_from_slice(split.sample(index));
+            }
+        }
     }
 }
 
@@ -250,6 +407,7 @@ pub fn train_run(
     device: &Device,
     folder: &Path,
     observer: &dyn EpochObserver,
+    engine: Engine,
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let run_id = config.id();
@@ -269,21 +427,10 @@ pub fn train_run(
     write_json(&folder.join("init.json"), &init)?;
 
     let metrics_path = folder.join("metrics.jsonl");
-    let mut network = build_model(config, dataset, device);
     let training = &config.training;
-    let momentum = (training.momentum > 0.0).then(|| {
-        MomentumConfig::new()
-            .with_momentum(training.momentum)
-            .with_dampening(0.0)
-    });
-    let weight_decay =
-        (training.weight_decay > 0.0).then(|| WeightDecayConfig::new(training.weight_decay as f32));
-    let mut optimizer = SgdConfig::new()
-        .with_momentum(momentum)
-        .with_weight_decay(weight_decay)
-        .init();
+    let mut stepper = Stepper::new(build_model(config, dataset, device), training, engine, device);
 
-    let initial = evaluate_epoch(&network, dataset, device, 0, 0.0, None, started);
+    let initial = stepper.evaluate_epoch(dataset, 0, 0.0, None, started);
     append_line(&metrics_path, &initial)?;
     observer.epoch_finished(&run_id, &initial);
     let mut last = initial;
@@ -312,43 +459,21 @@ pub fn train_run(
             .chunks(training.batch_size)
             .filter(|c| c.len() >= min_batch)
         {
-            let (inputs, targets) = match &augmentation {
-                Some(augmentation) => augmented_batch(
-                    &dataset.train,
-                    indices,
-                    augmentation,
-                    &mut augment_rng,
-                    device,
-                ),
-                None => batch(&dataset.train, indices, device),
-            };
-            let logits = network.forward(inputs, Mode::Train);
-            let loss = cross_entropy(logits, targets);
-            let loss_value = loss.clone().into_scalar::<f64>();
+            let augment = augmentation.as_ref().map(|a| (a, &mut augment_rng));
+            let loss_value = stepper.step(&dataset.train, indices, augment, learning_rate);
             if !loss_value.is_finite() {
                 diverged_epoch = Some(epoch);
                 break;
             }
             loss_sum += loss_value;
             steps += 1;
-
-            let grads = GradientsParams::from_grads(loss.backward(), &network);
-            network = optimizer.step(learning_rate, network, grads);
         }
         if diverged_epoch.is_some() {
             break;
         }
 
         let batch_loss = Some(loss_sum / steps.max(1) as f64);
-        let metrics = evaluate_epoch(
-            &network,
-            dataset,
-            device,
-            epoch,
-            learning_rate,
-            batch_loss,
-            started,
-        );
+        let metrics = stepper.evaluate_epoch(dataset, epoch, learning_rate, batch_loss, started);
         append_line(&metrics_path, &metrics)?;
         observer.epoch_finished(&run_id, &metrics);
         if metrics.train_loss.is_none() || metrics.test_loss.is_none() {
@@ -359,7 +484,7 @@ pub fn train_run(
     }
 
     if diverged_epoch.is_none() {
-        save_model(&network, &folder.join(MODEL_FILE))?;
+        save_model(&stepper.into_network(), &folder.join(MODEL_FILE))?;
     }
 
     let summary = match diverged_epoch {
@@ -487,16 +612,63 @@ mod tests {
     fn completed_run_stores_its_weights() {
         let dataset = mnist1d_dataset().unwrap();
         let config = run_config(Variant::PlainBn, 2, 1);
-        let folder = tempfile::tempdir().unwrap();
-        let run = folder.path().join("run");
-        let device = Device::flex().autodiff();
-        let summary = train_run(&config, &dataset, &device, &run, &NoObserver).unwrap();
-        assert_eq!(summary.status, RunStatus::Completed);
+        for engine in [Engine::Fused, Engine::Autodiff] {
+            let folder = tempfile::tempdir().unwrap();
+            let run = folder.path().join("run");
+            let device = Device::flex().autodiff();
+            let summary = train_run(&config, &dataset, &device, &run, &NoObserver, engine).unwrap();
+            assert_eq!(summary.status, RunStatus::Completed);
 
-        let eval_device = Device::flex();
-        let loaded = load_model(&config, &run.join(MODEL_FILE), &dataset, &eval_device).unwrap();
-        let error = evaluate(&loaded, &dataset.test, &eval_device).error;
-        assert_eq!(Some(error), summary.final_test_error);
+            let eval_device = Device::flex();
+            let path = run.join(MODEL_FILE);
+            let loaded = load_model(&config, &path, &dataset, &eval_device).unwrap();
+            let error = evaluate(&loaded, &dataset.test, &eval_device).error;
+            assert_eq!(Some(error), summary.final_test_error, "{engine:?}");
+        }
+    }
+
+    #[test]
+    fn fused_and_autodiff_runs_agree() {
+        let dataset = mnist1d_dataset().unwrap();
+        // Residual at depth 8 and width 100 starts with a loss near 24, where a target's
+        // probability underflows in float.
+        let cases = [
+            (Variant::Plain, 4, 16),
+            (Variant::Residual, 8, 100),
+            (Variant::ResidualBn, 4, 16),
+        ];
+        for (variant, depth, width) in cases {
+            let mut config = run_config(variant, depth, 2);
+            config.width = width;
+            config.seed = 1;
+            config.training.weight_decay = 1e-4;
+            let metrics = [Engine::Fused, Engine::Autodiff].map(|engine| {
+                let folder = tempfile::tempdir().unwrap();
+                let run = folder.path().join("run");
+                let device = Device::flex().autodiff();
+                train_run(&config, &dataset, &device, &run, &NoObserver, engine).unwrap();
+                fs::read_to_string(run.join("metrics.jsonl"))
+                    .unwrap()
+                    .lines()
+                    .map(|line| serde_json::from_str::<EpochMetrics>(line).unwrap())
+                    .collect::<Vec<_>>()
+            });
+            let [fused, autodiff] = &metrics;
+            assert_eq!(fused.len(), 3);
+            assert_eq!(autodiff.len(), 3);
+            for (f, a) in fused.iter().zip(autodiff) {
+                let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * y.abs().max(1.0);
+                let (f_batch, a_batch) = (f.batch_loss.unwrap_or(0.0), a.batch_loss.unwrap_or(0.0));
+                assert!(close(f_batch, a_batch), "{variant}: {f:?} {a:?}");
+                let train = close(f.train_loss.unwrap(), a.train_loss.unwrap());
+                assert!(train, "{variant}: {f:?} {a:?}");
+                let test = close(f.test_loss.unwrap(), a.test_loss.unwrap());
+                assert!(test, "{variant}: {f:?} {a:?}");
+                // A rounding difference may flip the prediction of a sample on the boundary.
+                assert!((f.train_error - a.train_error).abs() <= 2.0 / 4000.0);
+                assert!((f.test_error - a.test_error).abs() <= 2.0 / 1000.0);
+            }
+        }
     }
 
     #[test]
@@ -504,13 +676,15 @@ mod tests {
         let dataset = mnist1d_dataset().unwrap();
         let mut config = run_config(Variant::Residual, 64, 1);
         config.width = 32;
-        let folder = tempfile::tempdir().unwrap();
-        let run = folder.path().join("run");
-        let device = Device::flex().autodiff();
-        let summary = train_run(&config, &dataset, &device, &run, &NoObserver).unwrap();
-        assert_eq!(summary.status, RunStatus::Diverged);
-        assert!(run.join("summary.json").is_file());
-        assert!(!run.join(MODEL_FILE).exists());
+        for engine in [Engine::Fused, Engine::Autodiff] {
+            let folder = tempfile::tempdir().unwrap();
+            let run = folder.path().join("run");
+            let device = Device::flex().autodiff();
+            let summary = train_run(&config, &dataset, &device, &run, &NoObserver, engine).unwrap();
+            assert_eq!(summary.status, RunStatus::Diverged, "{engine:?}");
+            assert!(run.join("summary.json").is_file());
+            assert!(!run.join(MODEL_FILE).exists());
+        }
     }
 
     #[test]
