@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Times resdepth and PyTorch training steps side by side, alternating rounds so that both see
-# the same machine load, and prints a Markdown table of medians and their ratio.
+# Times resdepth (fused and autodiff steps) and PyTorch training steps side by side, alternating
+# rounds so that all see the same machine load, and prints a Markdown table of medians and their
+# ratios. It also measures one thread's 1024^3 matrix product in PyTorch, the ceiling against
+# which the last column compares the fused step's matrix products.
 #
 #   scripts/bench.sh PYTHON [ROUNDS] [-- extra arguments for both, e.g. --widths 100 --depths 16]
 #
@@ -17,7 +19,9 @@ log="$(mktemp)"
 
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
-    target/release/resdepth bench "$@" >> "$log"
+    "$python" scripts/bench_pytorch.py --matmul-ceiling >> "$log"
+    target/release/resdepth bench --engine fused "$@" >> "$log"
+    target/release/resdepth bench --engine autodiff "$@" >> "$log"
     "$python" scripts/bench_pytorch.py "$@" >> "$log"
 done
 
@@ -25,16 +29,36 @@ done
 import collections, json, statistics, sys
 
 times = collections.defaultdict(list)
+ceilings = []
 for line in open(sys.argv[1]):
     row = json.loads(line)
-    framework = "resdepth" if row["framework"].startswith("resdepth") else "pytorch"
+    if "matmul_gflop_per_second" in row:
+        ceilings.append(row["matmul_gflop_per_second"])
+        continue
+    framework = {"resdepth-fused": "fused", "resdepth-flex": "autodiff"}.get(row["framework"], "pytorch")
     times[(row["variant"], row["width"], row["depth"], framework)].append(row["ms_per_step"])
+ceiling = statistics.median(ceilings)
+
+
+def step_gflop(width, depth, batch=100, inputs=40, classes=10):
+    """Matrix-product work of one MLP step: forward, weight gradients, input gradients (none for
+    the stem)."""
+    products = inputs * width + depth * width * width + width * classes
+    return 2 * batch * (3 * products - inputs * width) / 1e9
+
+
+print(f"Matrix-product ceiling (PyTorch, one thread, 1024^3): {ceiling:.0f} GFLOP/s\n")
 cases = sorted({key[:3] for key in times}, key=lambda case: (case[1], case[2], case[0]))
-print("| variant | width | depth | resdepth ms/step | PyTorch ms/step | PyTorch / resdepth |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| variant | width | depth | fused ms | autodiff ms | PyTorch ms | PyTorch / fused "
+      "| PyTorch / autodiff | fused / matmul at ceiling |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for variant, width, depth in cases:
-    ours = statistics.median(times[(variant, width, depth, "resdepth")])
-    theirs = statistics.median(times[(variant, width, depth, "pytorch")])
-    print(f"| {variant} | {width} | {depth} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f} |")
+    fused, autodiff, pytorch = (
+        statistics.median(times[(variant, width, depth, framework)])
+        for framework in ("fused", "autodiff", "pytorch")
+    )
+    floor = step_gflop(width, depth) / ceiling * 1000
+    print(f"| {variant} | {width} | {depth} | {fused:.2f} | {autodiff:.2f} | {pytorch:.2f} "
+          f"| {pytorch / fused:.2f} | {pytorch / autodiff:.2f} | {fused / floor:.2f} |")
 PYEOF
 rm -f "$log"

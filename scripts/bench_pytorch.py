@@ -3,7 +3,7 @@
 The networks, initialisation, optimizer and batch match `resdepth bench`
 (crates/runner/src/bench.rs): a linear stem 40 -> width, `depth` pre-activation blocks
 h [+] W ReLU(BN(h)) + b, a head W ReLU(BN(h)) + b -> 10 classes, Kaiming-normal weights with
-zero biases, SGD with learning rate 0.01 and momentum 0.9, one fixed batch of standard normal
+zero biases, SGD with learning rate 0 and momentum 0.9, one fixed batch of standard normal
 inputs. Each case runs `steps` warm-up steps, then `repeats` timed blocks of `steps` steps, and
 prints one JSON line with the median milliseconds per step.
 
@@ -12,6 +12,7 @@ prints one JSON line with the median milliseconds per step.
 """
 
 import argparse
+import math
 import json
 import statistics
 import time
@@ -63,7 +64,8 @@ class Mlp(nn.Module):
 def time_case(variant, width, depth, batch_size, steps, repeats):
     torch.manual_seed(0)
     model = Mlp(width, depth, variant)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    # At learning rate 0 the update does its full work and no network diverges, as in resdepth.
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
     inputs = torch.randn(batch_size, INPUT_SIZE)
     targets = torch.randint(0, NUM_CLASSES, (batch_size,))
     loss_function = nn.CrossEntropyLoss()
@@ -85,6 +87,20 @@ def time_case(variant, width, depth, batch_size, steps, repeats):
     return statistics.median(timings)
 
 
+def matmul_ceiling(size=1024, repeats=20):
+    """Returns the GFLOP/s of one thread's float32 `size`^3 matrix product, the best of
+    `repeats`."""
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best / 1e9
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", default="100,256,1024")
@@ -93,8 +109,17 @@ def main():
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--matmul-ceiling",
+        action="store_true",
+        help="print the GFLOP/s of a 1024^3 matrix product on one thread and exit",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.matmul_ceiling:
+        line = {"framework": f"pytorch-{torch.__version__}", "matmul_gflop_per_second": matmul_ceiling()}
+        print(json.dumps(line), flush=True)
+        return
     for width in map(int, args.widths.split(",")):
         for depth in map(int, args.depths.split(",")):
             for variant in args.variants.split(","):

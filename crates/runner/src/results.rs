@@ -21,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tempfile::NamedTempFile;
 
+use crate::backend::Engine;
 use crate::config::{RunConfig, SweepConfig};
 
 /// Statistics of one activation `h_k` over the probe batch at initialisation; NaN (`null` in
@@ -129,6 +130,10 @@ pub struct RunSummary {
     pub final_test_error: Option<f64>,
     /// Wall time of the run, probes and evaluation included.
     pub wall_seconds: f64,
+    /// The code that computed the training steps; absent in runs trained before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Engine>,
 }
 
 /// `sweep.json`: the resolved sweep and the ids of its runs.

@@ -505,6 +505,7 @@ pub(crate) mod tests {
             final_test_loss: (!diverged).then_some(1.1),
             final_test_error: (!diverged).then_some(final_error + 0.1),
             wall_seconds: 10.0,
+            engine: None,
         };
         RunRecord {
             config,

@@ -275,6 +275,14 @@ impl Stepper {
         }
     }
 
+    /// Returns the engine that computes the steps.
+    fn engine(&self) -> Engine {
+        match self {
+            Stepper::Autodiff { .. } => Engine::Autodiff,
+            Stepper::Fused { .. } => Engine::Fused,
+        }
+    }
+
     /// Returns the trained network.
     fn into_network(self) -> Network {
         match self {
@@ -483,6 +491,7 @@ pub fn train_run(
         epoch += 1;
     }
 
+    let engine = stepper.engine();
     if diverged_epoch.is_none() {
         save_model(&stepper.into_network(), &folder.join(MODEL_FILE))?;
     }
@@ -498,6 +507,7 @@ pub fn train_run(
             final_test_loss: None,
             final_test_error: None,
             wall_seconds: started.elapsed().as_secs_f64(),
+            engine: Some(engine),
         },
         None => RunSummary {
             run_id,
@@ -509,6 +519,7 @@ pub fn train_run(
             final_test_loss: last.test_loss,
             final_test_error: Some(last.test_error),
             wall_seconds: started.elapsed().as_secs_f64(),
+            engine: Some(engine),
         },
     };
     write_json(&folder.join("summary.json"), &summary)?;
@@ -618,6 +629,7 @@ mod tests {
             let device = Device::flex().autodiff();
             let summary = train_run(&config, &dataset, &device, &run, &NoObserver, engine).unwrap();
             assert_eq!(summary.status, RunStatus::Completed);
+            assert_eq!(summary.engine, Some(engine));
 
             let eval_device = Device::flex();
             let path = run.join(MODEL_FILE);
