@@ -51,7 +51,7 @@ impl Backend {
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
     /// MLPs on the Flex backend train with the fused MLP step: a hand-written forward and
-    /// backward pass on one thread, 1.8-3x faster than autodiff at width 100 (docs/benchmarks.md).
+    /// backward pass on one thread, 1.4-3.2x faster than autodiff at width 100 (docs/benchmarks.md).
     /// CNNs and the other backends use burn's autodiff.
     Fused,
     /// Every run trains with burn's autodiff on the chosen backend.
