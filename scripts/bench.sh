@@ -4,17 +4,20 @@
 # ratios. It also measures one thread's 1024^3 matrix product in PyTorch, the ceiling against
 # which the last column compares the fused step's matrix products.
 #
-#   scripts/bench.sh PYTHON [ROUNDS] [-- extra arguments for both, e.g. --widths 100 --depths 16]
+#   scripts/bench.sh [PYTHON [ROUNDS]] [-- extra arguments for both, e.g. --widths 100 --depths 16]
 #
-# PYTHON is an interpreter with torch installed (see scripts/bench_pytorch.py). Build resdepth
-# first with `cargo build --release`. Both run on one thread.
+# PYTHON is an interpreter with torch installed; without it, scripts/pytorch-venv.sh creates
+# one. ROUNDS defaults to 3. Build resdepth first with `cargo build --release`. Both run on one
+# thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python="${1:?usage: bench.sh PYTHON [ROUNDS] [-- ARGS]}"
-rounds="${2:-3}"
-shift $(( $# >= 2 ? 2 : 1 ))
+python=""
+rounds=3
+if [[ $# -gt 0 && "$1" != "--" ]]; then python="$1"; shift; fi
+if [[ $# -gt 0 && "$1" != "--" ]]; then rounds="$1"; shift; fi
 [[ "${1:-}" == "--" ]] && shift
+[[ -n "$python" ]] || python="$(scripts/pytorch-venv.sh)"
 log="$(mktemp)"
 
 for round in $(seq 1 "$rounds"); do
@@ -29,6 +32,7 @@ done
 import collections, json, statistics, sys
 
 times = collections.defaultdict(list)
+batch_sizes = {}
 ceilings = []
 for line in open(sys.argv[1]):
     row = json.loads(line)
@@ -37,10 +41,11 @@ for line in open(sys.argv[1]):
         continue
     framework = {"resdepth-fused": "fused", "resdepth-flex": "autodiff"}.get(row["framework"], "pytorch")
     times[(row["variant"], row["width"], row["depth"], framework)].append(row["ms_per_step"])
+    batch_sizes[(row["variant"], row["width"], row["depth"])] = row["batch_size"]
 ceiling = statistics.median(ceilings)
 
 
-def step_gflop(width, depth, batch=100, inputs=40, classes=10):
+def step_gflop(width, depth, batch, inputs=40, classes=10):
     """Matrix-product work of one MLP step: forward, weight gradients, input gradients (none for
     the stem)."""
     products = inputs * width + depth * width * width + width * classes
@@ -57,7 +62,7 @@ for variant, width, depth in cases:
         statistics.median(times[(variant, width, depth, framework)])
         for framework in ("fused", "autodiff", "pytorch")
     )
-    floor = step_gflop(width, depth) / ceiling * 1000
+    floor = step_gflop(width, depth, batch_sizes[(variant, width, depth)]) / ceiling * 1000
     print(f"| {variant} | {width} | {depth} | {fused:.2f} | {autodiff:.2f} | {pytorch:.2f} "
           f"| {pytorch / fused:.2f} | {pytorch / autodiff:.2f} | {fused / floor:.2f} |")
 PYEOF

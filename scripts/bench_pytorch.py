@@ -7,8 +7,8 @@ zero biases, SGD with learning rate 0 and momentum 0.9, one fixed batch of stand
 inputs. Each case runs `steps` warm-up steps, then `repeats` timed blocks of `steps` steps, and
 prints one JSON line with the median milliseconds per step.
 
-    python3 -m venv /tmp/torch-venv && /tmp/torch-venv/bin/pip install torch
-    /tmp/torch-venv/bin/python scripts/bench_pytorch.py --widths 100 --depths 16
+    python="$(scripts/pytorch-venv.sh)"
+    "$python" scripts/bench_pytorch.py --widths 100 --depths 16
 """
 
 import argparse

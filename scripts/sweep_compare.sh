@@ -3,18 +3,22 @@
 # after the other, ROUNDS times in alternation, and prints each wall time and the ratio
 # PyTorch / resdepth. Both use JOBS worker processes or threads of one thread each.
 #
-#   scripts/sweep_compare.sh PYTHON [ROUNDS] [JOBS] [-- extra arguments for resdepth sweep]
+#   scripts/sweep_compare.sh [PYTHON [ROUNDS [JOBS]]] [-- extra arguments for resdepth sweep]
 #
-# PYTHON is an interpreter with torch and the mnist1d requirements installed (see
-# scripts/sweep_pytorch.py). Build resdepth first with `cargo build --release`.
+# PYTHON is an interpreter with torch and the mnist1d requirements installed; without it,
+# scripts/pytorch-venv.sh creates one. ROUNDS defaults to 1 and JOBS to 2. Build resdepth first
+# with `cargo build --release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python="${1:?usage: sweep_compare.sh PYTHON [ROUNDS] [JOBS] [-- ARGS]}"
-rounds="${2:-1}"
-jobs="${3:-2}"
-shift $(( $# >= 3 ? 3 : $# ))
+python=""
+rounds=1
+jobs=2
+if [[ $# -gt 0 && "$1" != "--" ]]; then python="$1"; shift; fi
+if [[ $# -gt 0 && "$1" != "--" ]]; then rounds="$1"; shift; fi
+if [[ $# -gt 0 && "$1" != "--" ]]; then jobs="$1"; shift; fi
 [[ "${1:-}" == "--" ]] && shift
+[[ -n "$python" ]] || python="$(scripts/pytorch-venv.sh)"
 binary=target/release/resdepth
 if [[ ! -x "$binary" ]]; then
     echo "error: $binary not found; build it with cargo build --release" >&2

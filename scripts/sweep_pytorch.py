@@ -7,9 +7,8 @@ biases). Training is SGD with learning rate 0.05 and momentum 0.9, batch 100, 40
 after every epoch both splits are evaluated in eval mode. A run whose loss is not finite stops, as in resdepth. Runs go to `--jobs` worker processes
 of one thread each, deepest first. It prints one JSON line per run and then the wall time.
 
-    python3 -m venv /tmp/torch-venv
-    /tmp/torch-venv/bin/pip install torch -r scripts/requirements-mnist1d.txt
-    /tmp/torch-venv/bin/python scripts/sweep_pytorch.py --jobs 2
+    python="$(scripts/pytorch-venv.sh)"
+    "$python" scripts/sweep_pytorch.py --jobs 2
 """
 
 import argparse
