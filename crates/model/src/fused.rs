@@ -105,8 +105,6 @@ struct Workspace {
 /// with [`FusedMlp::write_to`].
 #[derive(Debug, Clone)]
 pub struct FusedMlp {
-    width: usize,
-    num_classes: usize,
     shortcut: bool,
     /// Stem, the blocks' layers, head.
     layers: Vec<Dense>,
@@ -155,11 +153,12 @@ impl Dense {
         }
     }
 
-    /// `out [rows, d_output] = input [rows, d_input] W + b`, added to `out` when `accumulate`.
+    /// Computes `out [rows, d_output] = input [rows, d_input] W + b`, or adds it to `out` when
+    /// `accumulate`.
     fn forward(&self, input: &[f32], rows: usize, out: &mut [f32], accumulate: bool) {
         let out = &mut out[..rows * self.d_output];
-        match (&self.bias, accumulate) {
-            (Some(bias), _) => {
+        match &self.bias {
+            Some(bias) => {
                 for row in out.chunks_exact_mut(self.d_output) {
                     if accumulate {
                         row.iter_mut().zip(&bias.value).for_each(|(o, b)| *o += b);
@@ -168,8 +167,8 @@ impl Dense {
                     }
                 }
             }
-            (None, false) => out.fill(0.0),
-            (None, true) => {}
+            None if !accumulate => out.fill(0.0),
+            None => {}
         }
         let input = Operand::plain(input, rows, self.d_input);
         let weight = Operand::plain(&self.weight.value, self.d_input, self.d_output);
@@ -320,10 +319,12 @@ impl Norm {
         let count = rows * width;
         let (activation, normalised) = (&activation[..count], &normalised[..count]);
         let (dy, input_grad) = (&mut activation_grad[..count], &mut input_grad[..count]);
+
         // The ReLU's gradient, in place: dy = d(activation) where the activation is positive.
         for i in 0..count {
             dy[i] = relu_grad(activation[i], dy[i]);
         }
+
         let gamma_grad = &mut self.gamma.grad[..width];
         let beta_grad = &mut self.beta.grad[..width];
         gamma_grad.fill(0.0);
@@ -334,6 +335,7 @@ impl Norm {
                 beta_grad[j] += dy_row[j];
             }
         }
+
         // dx = gamma / sigma * (dy - mean(dy) - x̂ mean(dy x̂)), with mean(dy) = dbeta / n and
         // mean(dy x̂) = dgamma / n.
         let [scale, dy_mean, dy_x_hat_mean] = &mut self.scratch;
@@ -346,6 +348,7 @@ impl Norm {
             dy_mean[j] = beta_grad[j] / n;
             dy_x_hat_mean[j] = gamma_grad[j] / n;
         }
+
         for ((dy_row, x_hat), dx) in dy
             .chunks_exact(width)
             .zip(normalised.chunks_exact(width))
@@ -379,11 +382,7 @@ impl FusedMlp {
             .chain(mlp.head_batch_norm.as_ref())
             .map(Norm::from_batch_norm)
             .collect();
-        let width = layers[0].d_output;
-        let num_classes = layers[layers.len() - 1].d_output;
         Self {
-            width,
-            num_classes,
             shortcut: mlp.shortcut,
             layers,
             norms,
@@ -420,6 +419,14 @@ impl FusedMlp {
         self.layers[0].d_input
     }
 
+    fn width(&self) -> usize {
+        self.layers[0].d_output
+    }
+
+    fn num_classes(&self) -> usize {
+        self.layers[self.layers.len() - 1].d_output
+    }
+
     fn has_batch_norm(&self) -> bool {
         !self.norms.is_empty()
     }
@@ -427,7 +434,7 @@ impl FusedMlp {
     /// Runs one SGD step on a batch in train mode and returns the batch's mean cross-entropy
     /// before the update.
     ///
-    /// `inputs` is `[batch, input_size]` row-major and `targets` holds one class per sample.
+    /// `inputs` is `[batch, input_size]` row-major and `targets` contains one class per sample.
     /// A non-finite loss leaves the parameters unchanged (the running statistics have moved).
     ///
     /// # Panics
@@ -449,7 +456,8 @@ impl FusedMlp {
         );
         self.prepare_workspace(rows);
         self.forward_train(inputs, rows);
-        let loss = softmax_cross_entropy_grad(&mut self.workspace.logits, targets, self.num_classes);
+        let classes = self.num_classes();
+        let loss = softmax_cross_entropy_grad(&mut self.workspace.logits, targets, classes);
         if loss.is_finite() {
             self.backward(inputs, rows);
             for parameter in self.parameters_mut() {
@@ -473,9 +481,9 @@ impl FusedMlp {
         );
         assert!(chunk > 0, "chunk must be positive");
         let rows = chunk.min(targets.len());
-        let mut stream = vec![0.0; rows * self.width];
-        let mut activation = vec![0.0; rows * self.width];
-        let mut logits = vec![0.0; rows * self.num_classes];
+        let mut stream = vec![0.0; rows * self.width()];
+        let mut activation = vec![0.0; rows * self.width()];
+        let mut logits = vec![0.0; rows * self.num_classes()];
         let mut counts = EvalCounts::default();
         for (inputs, targets) in inputs
             .chunks(chunk * self.input_size())
@@ -484,7 +492,7 @@ impl FusedMlp {
             let rows = targets.len();
             self.forward_eval(inputs, rows, &mut stream, &mut activation, &mut logits);
             let (loss_sum, wrong) =
-                cross_entropy_counts(&logits[..rows * self.num_classes], targets, self.num_classes);
+                cross_entropy_counts(&logits[..rows * self.num_classes()], targets, self.num_classes());
             counts.loss_sum += loss_sum;
             counts.wrong += wrong;
         }
@@ -494,9 +502,9 @@ impl FusedMlp {
     /// Returns the eval-mode logits `[n, num_classes]` of `inputs` `[n, input_size]`.
     pub fn logits(&self, inputs: &[f32]) -> Vec<f32> {
         let rows = inputs.len() / self.input_size();
-        let mut stream = vec![0.0; rows * self.width];
-        let mut activation = vec![0.0; rows * self.width];
-        let mut logits = vec![0.0; rows * self.num_classes];
+        let mut stream = vec![0.0; rows * self.width()];
+        let mut activation = vec![0.0; rows * self.width()];
+        let mut logits = vec![0.0; rows * self.num_classes()];
         self.forward_eval(inputs, rows, &mut stream, &mut activation, &mut logits);
         logits
     }
@@ -511,25 +519,27 @@ impl FusedMlp {
     }
 
     fn prepare_workspace(&mut self, rows: usize) {
-        let workspace = &mut self.workspace;
-        if workspace.capacity >= rows {
+        if self.workspace.capacity >= rows {
             return;
         }
+        let (width, classes) = (self.width(), self.num_classes());
         let pre_activations = self.layers.len() - 1;
-        let hidden = rows * self.width;
+        let normalised = if self.norms.is_empty() { 0 } else { pre_activations };
+        let workspace = &mut self.workspace;
+        let hidden = rows * width;
         workspace.capacity = rows;
         workspace.stream = vec![0.0; hidden];
         workspace.activations = vec![vec![0.0; hidden]; pre_activations];
-        let normalised = if self.norms.is_empty() { 0 } else { pre_activations };
         workspace.normalised = vec![vec![0.0; hidden]; normalised];
-        workspace.inv_std = vec![vec![0.0; self.width]; normalised];
-        workspace.logits = vec![0.0; rows * self.num_classes];
+        workspace.inv_std = vec![vec![0.0; width]; normalised];
+        workspace.logits = vec![0.0; rows * classes];
         workspace.stream_grad = vec![0.0; hidden];
         workspace.activation_grad = vec![0.0; hidden];
     }
 
     /// Writes the pre-activation `p` of the stream into the workspace, in train mode.
     fn pre_activation_train(&mut self, p: usize, rows: usize) {
+        let count = rows * self.width();
         let workspace = &mut self.workspace;
         match self.norms.get_mut(p) {
             Some(norm) => norm.forward_train(
@@ -540,7 +550,6 @@ impl FusedMlp {
                 &mut workspace.inv_std[p],
             ),
             None => {
-                let count = rows * self.width;
                 let activation = &mut workspace.activations[p][..count];
                 for (a, h) in activation.iter_mut().zip(&workspace.stream[..count]) {
                     *a = relu(*h);
@@ -575,6 +584,7 @@ impl FusedMlp {
     /// Back-propagates through pre-activation `p`, from the workspace's activation gradient into
     /// the stream gradient (added to it when `accumulate`).
     fn pre_activation_backward(&mut self, p: usize, rows: usize, accumulate: bool) {
+        let count = rows * self.width();
         let workspace = &mut self.workspace;
         match self.norms.get_mut(p) {
             Some(norm) => norm.backward(
@@ -587,7 +597,6 @@ impl FusedMlp {
                 accumulate,
             ),
             None => {
-                let count = rows * self.width;
                 let stream_grad = &mut workspace.stream_grad[..count];
                 let activation_grad = &workspace.activation_grad[..count];
                 let activation = &workspace.activations[p][..count];
@@ -605,7 +614,7 @@ impl FusedMlp {
         }
     }
 
-    /// Computes every parameter's gradient; `workspace.logits` holds the logits' gradient.
+    /// Computes every parameter's gradient. `workspace.logits` must contain the logits' gradient.
     fn backward(&mut self, inputs: &[f32], rows: usize) {
         let depth = self.depth();
         {
@@ -626,8 +635,8 @@ impl FusedMlp {
                 rows,
                 Some(&mut workspace.activation_grad),
             );
-            // In a residual block the stream gradient flows on through the shortcut and the
-            // branch adds to it; in a plain block the branch replaces it.
+            // In a residual block the stream gradient flows on through the shortcut, so the
+            // branch adds to it. In a plain block the branch replaces it.
             self.pre_activation_backward(k - 1, rows, self.shortcut);
         }
         self.layers[0].backward(inputs, &self.workspace.stream_grad, rows, None);
@@ -642,13 +651,13 @@ impl FusedMlp {
         logits: &mut [f32],
     ) {
         let depth = self.depth();
-        let hidden = rows * self.width;
+        let hidden = rows * self.width();
         let (stream, activation) = (&mut stream[..hidden], &mut activation[..hidden]);
         let pre_activation = |p: usize, stream: &[f32], activation: &mut [f32]| match self
             .norms
             .get(p)
         {
-            Some(norm) => norm.forward_eval(stream, self.width, activation),
+            Some(norm) => norm.forward_eval(stream, self.width(), activation),
             None => {
                 for (a, h) in activation.iter_mut().zip(stream) {
                     *a = relu(*h);
@@ -670,7 +679,7 @@ fn relu(x: f32) -> f32 {
     if x <= 0.0 { 0.0 } else { x }
 }
 
-/// The gradient through a ReLU whose output is `activation`.
+/// Returns the gradient through a ReLU whose output is `activation`.
 fn relu_grad(activation: f32, activation_grad: f32) -> f32 {
     if activation > 0.0 { activation_grad } else { 0.0 }
 }
@@ -743,7 +752,7 @@ struct Operand<'a> {
 }
 
 impl<'a> Operand<'a> {
-    /// `values` as a row-major `[rows, cols]` matrix.
+    /// Views `values` as a row-major `[rows, cols]` matrix.
     fn plain(values: &'a [f32], rows: usize, cols: usize) -> Self {
         assert!(values.len() >= rows * cols, "matrix buffer too small");
         Self {
@@ -755,8 +764,8 @@ impl<'a> Operand<'a> {
         }
     }
 
-    /// The transpose of `values` read as a row-major `[cols, rows]` matrix: a `[rows, cols]`
-    /// view without a copy.
+    /// Views the transpose of `values`, read as a row-major `[cols, rows]` matrix, as a
+    /// `[rows, cols]` matrix without a copy.
     fn transposed(values: &'a [f32], rows: usize, cols: usize) -> Self {
         assert!(values.len() >= rows * cols, "matrix buffer too small");
         Self {
@@ -769,7 +778,8 @@ impl<'a> Operand<'a> {
     }
 }
 
-/// `out [m, n] = lhs [m, k] rhs [k, n]`, or `out += lhs rhs` when `accumulate`, on this thread.
+/// Computes `out [m, n] = lhs [m, k] rhs [k, n]`, or `out += lhs rhs` when `accumulate`, on
+/// this thread.
 fn matmul(out: &mut [f32], lhs: Operand, rhs: Operand, accumulate: bool) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions differ");
@@ -835,7 +845,7 @@ mod tests {
         }
     }
 
-    /// Seeded standard normal inputs `[BATCH, INPUT_SIZE]` and class targets.
+    /// Returns seeded standard normal inputs `[BATCH, INPUT_SIZE]` and class targets.
     fn batch(seed: u64) -> (Vec<f32>, Vec<u8>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let inputs = (0..BATCH * INPUT_SIZE)
@@ -885,7 +895,7 @@ mod tests {
         (mlp, losses)
     }
 
-    /// Every parameter and running statistic, in a fixed order.
+    /// Returns every parameter and running statistic, in a fixed order.
     fn snapshot(fused: &FusedMlp) -> Vec<Vec<f32>> {
         let mut values = Vec::new();
         for layer in &fused.layers {
